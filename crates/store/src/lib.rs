@@ -1,1 +1,12 @@
-//! placeholder
+//! Durable, encrypted storage: redb tables with group commit, and envelope encryption
+//! behind a [`KeyProvider`].
+//!
+//! This crate stores opaque, caller-versioned records and sealed values; it knows nothing
+//! of secrets, HTTP or AWS. Every acknowledged commit is fsynced. Plaintext secret values
+//! never reach it: callers seal them first with an [`Envelope`].
+
+mod crypto;
+mod db;
+
+pub use crypto::{CryptoError, Envelope, FileKeyProvider, KeyProvider, Sealed, write_private_file};
+pub use db::{Mutation, Store, StoreError, Table};

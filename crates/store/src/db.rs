@@ -1,0 +1,241 @@
+//! Durable tables on redb with group commit: concurrent batches are written in one
+//! transaction and one fsync, and each caller is answered only after that fsync.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+
+/// The tables of the store. Keys are strings chosen by the caller; values are opaque bytes
+/// (the caller's versioned records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// One record per secret (metadata and version index).
+    Secrets,
+    /// One sealed value per secret version.
+    Versions,
+    /// Service-wide records (schema version, settings).
+    Meta,
+}
+
+impl Table {
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Self::Secrets => TableDefinition::new("secrets"),
+            Self::Versions => TableDefinition::new("versions"),
+            Self::Meta => TableDefinition::new("meta"),
+        }
+    }
+}
+
+/// One change in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    Put { table: Table, key: String, value: Vec<u8> },
+    Delete { table: Table, key: String },
+}
+
+/// Why the store could not read or write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Io(String),
+    /// An earlier commit failed; the store refuses writes until the process restarts and
+    /// reloads what is on disk.
+    #[error("storage is unavailable after an earlier failed commit")]
+    Failed,
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+struct Job {
+    batch: Vec<Mutation>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The durable store. Clones share one database and one writer thread; the last clone to
+/// go away stops the writer and closes the file.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: Arc<Writer>,
+    failed: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.as_ref().ok_or(StoreError::Failed)?.send(job).map_err(|_| StoreError::Failed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("mutations", &self.batch.len()).finish()
+    }
+}
+
+/// Most batches a single transaction takes.
+const MAX_GROUP: usize = 1024;
+
+impl Store {
+    /// Opens (or creates) the database file and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Arc::new(Database::create(path).map_err(io)?);
+        {
+            let txn = db.begin_write().map_err(io)?;
+            for table in [Table::Secrets, Table::Versions, Table::Meta] {
+                txn.open_table(table.definition()).map_err(io)?;
+            }
+            txn.commit().map_err(io)?;
+        }
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let writer_db = Arc::clone(&db);
+        let writer_failed = Arc::clone(&failed);
+        let thread = thread::Builder::new()
+            .name("s9-store-writer".into())
+            .spawn(move || writer(&writer_db, &rx, &writer_failed))
+            .map_err(io)?;
+        Ok(Self { db, writer: Arc::new(Writer { jobs: Some(jobs), thread: Some(thread) }), failed })
+    }
+
+    /// Every `(key, value)` of `table`, in key order.
+    pub fn scan(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let t = txn.open_table(table.definition()).map_err(io)?;
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(io)? {
+            let (k, v) = entry.map_err(io)?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let t = txn.open_table(table.definition()).map_err(io)?;
+        Ok(t.get(key).map_err(io)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Applies `batch` atomically and durably; returns once it is fsynced.
+    pub async fn commit(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Failed);
+        }
+        let (done, rx) = oneshot::channel();
+        self.writer.send(Job { batch, done })?;
+        rx.await.map_err(|_| StoreError::Failed)?
+    }
+
+    /// Like [`Store::commit`], for callers outside an async runtime.
+    pub fn commit_blocking(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Failed);
+        }
+        let (done, rx) = oneshot::channel();
+        self.writer.send(Job { batch, done })?;
+        rx.blocking_recv().map_err(|_| StoreError::Failed)?
+    }
+}
+
+fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = if failed.load(Ordering::Acquire) { Err(StoreError::Failed) } else { write_group(db, &group) };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "durable commit failed; refusing further writes until restart");
+            failed.store(true, Ordering::Release);
+        }
+        for job in group {
+            // A caller that went away no longer needs its answer.
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn write_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(io)?;
+    {
+        let mut tables: Vec<(Table, redb::Table<'_, &str, &[u8]>)> = Vec::new();
+        for mutation in group.iter().flat_map(|j| &j.batch) {
+            let table = match mutation {
+                Mutation::Put { table, .. } | Mutation::Delete { table, .. } => *table,
+            };
+            let idx = match tables.iter().position(|(t, _)| *t == table) {
+                Some(i) => i,
+                None => {
+                    tables.push((table, txn.open_table(table.definition()).map_err(io)?));
+                    tables.len() - 1
+                }
+            };
+            let t = &mut tables[idx].1;
+            match mutation {
+                Mutation::Put { key, value, .. } => {
+                    t.insert(key.as_str(), value.as_slice()).map_err(io)?;
+                }
+                Mutation::Delete { key, .. } => {
+                    t.remove(key.as_str()).map_err(io)?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_batches_commit_and_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("db.redb");
+        {
+            let store = Store::open(&path).expect("open");
+            let mut tasks = Vec::new();
+            for i in 0..64 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    store.commit(vec![Mutation::Put { table: Table::Secrets, key: format!("k{i:02}"), value: vec![i as u8] }]).await
+                }));
+            }
+            for t in tasks {
+                t.await.expect("join").expect("commit");
+            }
+            store.commit(vec![Mutation::Delete { table: Table::Secrets, key: "k00".into() }]).await.expect("delete");
+        }
+        let store = Store::open(&path).expect("reopen");
+        let rows = store.scan(Table::Secrets).expect("scan");
+        assert_eq!(rows.len(), 63);
+        assert_eq!(rows[0], ("k01".to_owned(), vec![1]));
+        assert_eq!(store.get(Table::Secrets, "k63").expect("get"), Some(vec![63]));
+        assert_eq!(store.get(Table::Versions, "k63").expect("get"), None);
+    }
+}
