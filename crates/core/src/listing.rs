@@ -1,0 +1,171 @@
+//! ListSecrets and BatchGetSecretValue filters, sorting, and opaque pagination tokens.
+
+use base64::Engine as _;
+use s9_wire::shapes::Filter;
+use s9_wire::{ApiError, ErrorCode};
+
+use crate::record::SecretRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Name,
+    Description,
+    TagKey,
+    TagValue,
+    PrimaryRegion,
+    OwningService,
+    All,
+}
+
+/// Parsed filters: all must match; within one filter, any value may match; a value
+/// starting with `!` negates.
+#[derive(Debug, Default)]
+pub(crate) struct Filters(Vec<(Key, Vec<String>)>);
+
+impl Filters {
+    pub(crate) fn parse(filters: &[Filter]) -> Result<Self, ApiError> {
+        let mut out = Vec::new();
+        for (i, f) in filters.iter().enumerate() {
+            let key = match f.key.as_deref() {
+                Some("name") => Key::Name,
+                Some("description") => Key::Description,
+                Some("tag-key") => Key::TagKey,
+                Some("tag-value") => Key::TagValue,
+                Some("primary-region") => Key::PrimaryRegion,
+                Some("owning-service") => Key::OwningService,
+                Some("all") => Key::All,
+                other => {
+                    return Err(ApiError::new(
+                        ErrorCode::Validation,
+                        format!(
+                            "1 validation error detected: Value '{}' at 'filters.{}.member.key' failed to satisfy constraint: Member must satisfy enum value set: [all, name, tag-key, description, tag-value, primary-region, owning-service]",
+                            other.unwrap_or("null"),
+                            i + 1
+                        ),
+                    ));
+                }
+            };
+            let values = f.values.clone().unwrap_or_default();
+            if values.is_empty() {
+                return Err(ApiError::invalid_parameter(format!("Invalid filter: {} must have at least one value.", f.key.as_deref().unwrap_or_default())));
+            }
+            out.push((key, values));
+        }
+        Ok(Self(out))
+    }
+
+    pub(crate) fn matches(&self, record: &SecretRecord) -> bool {
+        self.0.iter().all(|(key, values)| values.iter().any(|v| value_matches(*key, v, record)))
+    }
+}
+
+fn value_matches(key: Key, value: &str, record: &SecretRecord) -> bool {
+    let (negate, value) = match value.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let hit = match key {
+        Key::Name => record.name.starts_with(value),
+        Key::Description => record.description.as_deref().is_some_and(|d| d.to_lowercase().starts_with(&value.to_lowercase())),
+        Key::TagKey => record.tags.iter().flatten().any(|(k, _)| k.starts_with(value)),
+        Key::TagValue => record.tags.iter().flatten().any(|(_, v)| v.starts_with(value)),
+        Key::PrimaryRegion => primary_region(record).is_some_and(|r| r.starts_with(value)),
+        Key::OwningService => record.owning_service.as_deref().is_some_and(|s| s.starts_with(value)),
+        Key::All => {
+            let words: Vec<String> = value.split_whitespace().map(str::to_lowercase).collect();
+            let attributes = all_attributes(record);
+            !words.is_empty() && words.iter().all(|w| attributes.iter().any(|a| a.starts_with(w.as_str()) || a.split(|c: char| !c.is_alphanumeric()).any(|part| part.starts_with(w.as_str()))))
+        }
+    };
+    hit != negate
+}
+
+fn primary_region(record: &SecretRecord) -> Option<&str> {
+    record.primary_region.as_deref().or_else(|| (!record.replicas.is_empty()).then_some(record.region.as_str()))
+}
+
+fn all_attributes(record: &SecretRecord) -> Vec<String> {
+    let mut out = vec![record.name.to_lowercase()];
+    out.extend(record.description.iter().map(|d| d.to_lowercase()));
+    for (k, v) in record.tags.iter().flatten() {
+        out.push(k.to_lowercase());
+        out.push(v.to_lowercase());
+    }
+    out.extend(primary_region(record).map(str::to_lowercase));
+    out.extend(record.owning_service.iter().map(|s| s.to_lowercase()));
+    out
+}
+
+/// Sorts by `sort_by` (default creation date) in `order` (default ascending); ties by name.
+pub(crate) fn sort(records: &mut [&SecretRecord], sort_by: Option<&str>, order: Option<&str>) {
+    let key = |r: &SecretRecord| -> f64 {
+        match sort_by {
+            Some("last-accessed-date") => r.last_accessed.unwrap_or(0.0),
+            Some("last-changed-date") => r.last_changed,
+            _ => r.created,
+        }
+    };
+    records.sort_by(|a, b| {
+        let primary = if sort_by == Some("name") { a.name.cmp(&b.name) } else { key(a).total_cmp(&key(b)) };
+        primary.then_with(|| a.name.cmp(&b.name))
+    });
+    if order == Some("desc") {
+        records.reverse();
+    }
+}
+
+/// An offset into a listing, carried in an opaque `NextToken`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    offset: usize,
+    size: usize,
+}
+
+const TOKEN_PREFIX: &str = "s9p1:";
+
+impl Page {
+    pub(crate) fn new(token: Option<&str>, max_results: i64) -> Result<Self, ApiError> {
+        let size = usize::try_from(max_results).unwrap_or(100).max(1);
+        let offset = match token {
+            None => 0,
+            Some(t) => {
+                let invalid = || ApiError::new(ErrorCode::InvalidNextToken, "The NextToken value is invalid.");
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| invalid())?;
+                let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+                text.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse().ok()).ok_or_else(invalid)?
+            }
+        };
+        Ok(Self { offset, size })
+    }
+
+    /// The page's items and the token for the next page, if any.
+    pub(crate) fn apply<'a, T>(&self, items: &'a [T]) -> (&'a [T], Option<String>) {
+        let start = self.offset.min(items.len());
+        let end = start.saturating_add(self.size).min(items.len());
+        let next = (end < items.len()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{end}")));
+        (&items[start..end], next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_walk_the_whole_list() {
+        let items: Vec<u32> = (0..7).collect();
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let page = Page::new(token.as_deref(), 3).expect("page");
+            let (slice, next) = page.apply(&items);
+            seen.extend_from_slice(slice);
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        assert_eq!(Page::new(Some("garbage!"), 3).expect_err("bad").code, ErrorCode::InvalidNextToken);
+    }
+}
