@@ -1,1 +1,42 @@
-fn main() {}
+//! `s9-secrets`: the Signal9 Secrets command line.
+//!
+//! Thin by design: parse (clap) → run a command from `commands/` → render.
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "s9-secrets", version, about = "A self-hosted, AWS Secrets Manager compatible secrets service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the secrets service (AWS Secrets Manager wire protocol, SigV4).
+    Serve(serve::ServeArgs),
+    /// Measure GetSecretValue / PutSecretValue throughput and latency against a server.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `s9-secrets bench`: a closed-loop load generator over keep-alive connections with real
+//! SigV4 signing. Without `--endpoint` it starts `s9-secrets serve` as a child process on a
+//! temporary data directory, so client and server share the machine as separate processes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use s9_sigv4::{SecretKey, SigningCredentials};
+use serde_json::json;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Server to load, e.g. http://127.0.0.1:7780. Default: start one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Shared-credentials file holding the key to sign with (required with --endpoint).
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    #[arg(long, default_value = "default")]
+    profile: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Operation to drive.
+    #[arg(long, value_enum, default_value_t = BenchOp::Get)]
+    op: BenchOp,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds to measure (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Size of each secret value, in bytes.
+    #[arg(long, default_value_t = 256)]
+    value_bytes: usize,
+    /// Client worker threads.
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchOp {
+    Get,
+    Put,
+}
+
+struct Target {
+    endpoint: Uri,
+    host: HeaderValue,
+    creds: SigningCredentials,
+    region: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Target {
+    async fn call(&self, op: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", self.host.clone());
+        headers.insert("content-type", HeaderValue::from_static(s9_wire_content_type()));
+        headers.insert("x-amz-target", HeaderValue::from_str(&format!("secretsmanager.{op}"))?);
+        s9_sigv4::sign(&Method::POST, &self.endpoint, &mut headers, &body, &self.creds, &self.region, "secretsmanager", time::OffsetDateTime::now_utc());
+        let mut req = Request::builder().method(Method::POST).uri(self.endpoint.clone()).body(Full::new(Bytes::from(body)))?;
+        *req.headers_mut() = headers;
+        let resp = self.client.request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    async fn expect_ok(&self, op: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let (status, body) = self.call(op, serde_json::to_vec(&body)?).await?;
+        if status != 200 {
+            bail!("{op} failed with HTTP {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+const fn s9_wire_content_type() -> &'static str {
+    "application/x-amz-json-1.1"
+}
+
+/// A server started for the benchmark; killed and cleaned up on drop.
+struct ChildServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn start_server() -> anyhow::Result<(ChildServer, String, PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let addr = free_port()?;
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("S9_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the server")?;
+    let server = ChildServer { child, _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("the server did not start listening on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let creds = server._dir.path().join("data/credentials");
+    Ok((server, format!("http://{addr}"), creds))
+}
+
+fn load_credentials(path: &Path, profile: &str) -> anyhow::Result<SigningCredentials> {
+    let ini = ini::Ini::load_from_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let section = ini.section(Some(profile)).with_context(|| format!("no profile [{profile}] in {}", path.display()))?;
+    let id = section.get("aws_access_key_id").context("no aws_access_key_id")?;
+    let secret = section.get("aws_secret_access_key").context("no aws_secret_access_key")?;
+    Ok(SigningCredentials { access_key_id: id.to_owned(), secret_key: SecretKey::new(secret), session_token: None })
+}
+
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let (server, endpoint, credentials) = match &args.endpoint {
+        Some(e) => (None, e.clone(), args.credentials.clone().context("--credentials is required with --endpoint")?),
+        None => {
+            let (server, endpoint, creds) = start_server()?;
+            (Some(server), endpoint, creds)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads.max(1)).enable_all().build()?;
+    let result = runtime.block_on(bench(&args, &endpoint, &credentials));
+    drop(server);
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{op} x{conns} connections, {secs}s, {bytes}-byte values\n  requests: {n} ({errors} errors)\n  throughput: {rps:.0} req/s\n  latency: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms, max {max:.3} ms",
+            op = report["operation"].as_str().unwrap_or_default(),
+            conns = args.connections,
+            secs = args.duration_secs,
+            bytes = args.value_bytes,
+            n = report["requests"],
+            errors = report["errors"],
+            rps = report["requests_per_second"].as_f64().unwrap_or_default(),
+            p50 = report["latency_ms"]["p50"].as_f64().unwrap_or_default(),
+            p90 = report["latency_ms"]["p90"].as_f64().unwrap_or_default(),
+            p99 = report["latency_ms"]["p99"].as_f64().unwrap_or_default(),
+            max = report["latency_ms"]["max"].as_f64().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// A printable, non-secret filler value of `n` bytes.
+fn filler(n: usize, seed: usize) -> String {
+    (0..n).map(|i| char::from(b'a' + ((i + seed) % 26) as u8)).collect()
+}
+
+async fn bench(args: &BenchArgs, endpoint: &str, credentials: &Path) -> anyhow::Result<serde_json::Value> {
+    let endpoint: Uri = endpoint.parse().context("parsing --endpoint")?;
+    let host = HeaderValue::from_str(endpoint.authority().context("endpoint has no host")?.as_str())?;
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(args.connections).build(connector);
+    let target = Arc::new(Target { endpoint, host, creds: load_credentials(credentials, &args.profile)?, region: args.region.clone(), client });
+
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let secrets: Vec<String> = (0..args.connections).map(|i| format!("bench/{run_id}/{i}")).collect();
+    for (i, name) in secrets.iter().enumerate() {
+        target
+            .expect_ok("CreateSecret", json!({"Name": name, "SecretString": filler(args.value_bytes, i), "ClientRequestToken": uuid::Uuid::new_v4().to_string()}))
+            .await?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (i, name) in secrets.iter().enumerate() {
+        let (target, stop, measuring, name, op, bytes) = (Arc::clone(&target), Arc::clone(&stop), Arc::clone(&measuring), name.clone(), args.op, args.value_bytes);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
+            let mut errors = 0u64;
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (op_name, body) = match op {
+                    BenchOp::Get => ("GetSecretValue", json!({"SecretId": name})),
+                    BenchOp::Put => {
+                        n += 1;
+                        ("PutSecretValue", json!({"SecretId": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()}))
+                    }
+                };
+                let body = serde_json::to_vec(&body).unwrap_or_default();
+                let started = Instant::now();
+                let ok = matches!(target.call(op_name, body).await, Ok((200, _)));
+                if measuring.load(Ordering::Relaxed) {
+                    if ok {
+                        latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.duration_secs)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, err) = t.await?;
+        all.extend(lat);
+        errors += err;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(all[idx]) / 1000.0
+    };
+    Ok(json!({
+        "operation": match args.op { BenchOp::Get => "GetSecretValue", BenchOp::Put => "PutSecretValue" },
+        "connections": args.connections,
+        "duration_seconds": elapsed,
+        "value_bytes": args.value_bytes,
+        "requests": all.len(),
+        "errors": errors,
+        "requests_per_second": all.len() as f64 / elapsed,
+        "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0) },
+    }))
+}

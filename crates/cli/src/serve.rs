@@ -1,0 +1,113 @@
+//! `s9-secrets serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use s9_core::SystemClock;
+use s9_server::{Limits, Server, ServerConfig};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7780", env = "S9_LISTEN")]
+    listen: SocketAddr,
+    /// Directory for the store, the master key and (by default) the credentials.
+    #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
+    data_dir: PathBuf,
+    /// AWS shared-credentials file; every key pair in it is an administrator. Default:
+    /// DATA_DIR/credentials, created with a new key pair on first start.
+    #[arg(long, env = "S9_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+    /// The 12-digit account id in ARNs.
+    #[arg(long, default_value = "000000000000", env = "S9_ACCOUNT_ID")]
+    account_id: String,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Seconds allowed to receive a request.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Seconds between purges of secrets past their recovery window.
+    #[arg(long, default_value_t = 60)]
+    purge_interval_secs: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S9_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("S9_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let limits = Limits { max_body_bytes: args.max_body_bytes, request_timeout: Duration::from_secs(args.request_timeout_secs), ..Limits::default() };
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        credentials: args.credentials.clone(),
+        account_id: args.account_id.clone(),
+        limits,
+        purge_interval: Duration::from_secs(args.purge_interval_secs.max(1)),
+    };
+    let server = Server::start(config, Arc::new(SystemClock)).await?;
+    let addr = server.local_addr()?;
+    if let Some(generated) = server.generated_credentials() {
+        let path = std::fs::canonicalize(&generated.path).unwrap_or_else(|_| generated.path.clone());
+        println!(
+            "Created administrator credentials in {} (profile \"default\", access key {}).\n\
+             The secret key is in that file only; keep it private.\n\
+             Point the aws CLI or any AWS SDK at this server:\n\
+             \x20 export AWS_SHARED_CREDENTIALS_FILE={}\n\
+             \x20 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://{addr}\n\
+             \x20 export AWS_REGION=us-east-1\n\
+             \x20 aws secretsmanager list-secrets\n",
+            path.display(),
+            generated.access_key_id,
+            path.display(),
+        );
+    }
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), principals = server.principal_count(), secrets = server.secret_count(), "listening");
+    server.run(shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,173 @@
+//! Who may call the service: access keys from an AWS shared-credentials file, each mapped
+//! to a principal. Until per-principal policies exist, every key in the file is an
+//! administrator of the account.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use s9_sigv4::{KeyLookup, SecretKey};
+use zeroize::Zeroizing;
+
+/// A caller the service knows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `arn:aws:iam::ACCOUNT:user/NAME`.
+    pub arn: String,
+    /// The credentials-file profile the key came from.
+    pub profile: String,
+    pub access_key_id: String,
+    secret_key: SecretKey,
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal").field("arn", &self.arn).field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// All principals, by access key id.
+#[derive(Debug, Clone, Default)]
+pub struct Principals {
+    by_key: HashMap<String, Principal>,
+}
+
+/// Why a credentials file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {reason}")]
+    Parse { path: PathBuf, line: usize, reason: String },
+    #[error("{path}: profile [{profile}] {reason}")]
+    Profile { path: PathBuf, profile: String, reason: String },
+    #[error("{path}: no profile holds a key pair")]
+    Empty { path: PathBuf },
+}
+
+impl Principals {
+    /// Reads every `[profile]` with `aws_access_key_id` and `aws_secret_access_key`.
+    pub fn from_credentials_file(path: &Path, account_id: &str) -> Result<Self, CredentialsError> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| CredentialsError::Io { path: path.to_owned(), source })?);
+        let ini = ini::Ini::load_from_str(&text).map_err(|e| CredentialsError::Parse { path: path.to_owned(), line: e.line, reason: e.msg.to_string() })?;
+        let mut by_key = HashMap::new();
+        for (section, props) in ini.iter() {
+            let Some(profile) = section else { continue };
+            let profile = profile.strip_prefix("profile ").unwrap_or(profile).trim().to_owned();
+            let id = props.get("aws_access_key_id");
+            let secret = props.get("aws_secret_access_key");
+            let (id, secret) = match (id, secret) {
+                (Some(id), Some(secret)) => (id.trim(), secret.trim()),
+                (None, None) => continue,
+                _ => {
+                    return Err(CredentialsError::Profile {
+                        path: path.to_owned(),
+                        profile,
+                        reason: "needs both aws_access_key_id and aws_secret_access_key".into(),
+                    });
+                }
+            };
+            if id.is_empty() || secret.is_empty() {
+                return Err(CredentialsError::Profile { path: path.to_owned(), profile, reason: "has an empty key".into() });
+            }
+            let principal = Principal {
+                arn: format!("arn:aws:iam::{account_id}:user/{profile}"),
+                profile: profile.clone(),
+                access_key_id: id.to_owned(),
+                secret_key: SecretKey::new(secret),
+            };
+            if by_key.insert(id.to_owned(), principal).is_some() {
+                return Err(CredentialsError::Profile { path: path.to_owned(), profile, reason: format!("repeats access key {id}") });
+            }
+        }
+        if by_key.is_empty() {
+            return Err(CredentialsError::Empty { path: path.to_owned() });
+        }
+        Ok(Self { by_key })
+    }
+
+    pub fn get(&self, access_key_id: &str) -> Option<&Principal> {
+        self.by_key.get(access_key_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+impl KeyLookup for Principals {
+    fn secret_key(&self, access_key_id: &str) -> Option<SecretKey> {
+        self.by_key.get(access_key_id).map(|p| p.secret_key.clone())
+    }
+}
+
+/// A freshly generated administrator key pair, written to a 0600 credentials file.
+#[derive(Debug)]
+pub struct GeneratedCredentials {
+    pub path: PathBuf,
+    pub access_key_id: String,
+}
+
+fn random_string(rng: &SystemRandom, alphabet: &[u8], len: usize) -> Result<Zeroizing<String>, std::io::Error> {
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    while out.len() < len {
+        let mut b = [0u8; 1];
+        rng.fill(&mut b).map_err(|_| std::io::Error::other("no randomness"))?;
+        // Rejection sampling keeps the choice uniform.
+        let limit = 256 - (256 % alphabet.len());
+        if usize::from(b[0]) < limit {
+            out.push(char::from(alphabet[usize::from(b[0]) % alphabet.len()]));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates `path` holding a new `[default]` administrator key pair. Fails if it exists.
+pub fn generate_credentials_file(path: &Path) -> Result<GeneratedCredentials, CredentialsError> {
+    let io = |source| CredentialsError::Io { path: path.to_owned(), source };
+    let rng = SystemRandom::new();
+    let id = format!("AKIA{}", random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16).map_err(io)?.as_str());
+    let secret = random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40).map_err(io)?;
+    let text = Zeroizing::new(format!(
+        "# Administrator credentials for this Signal9 Secrets server. Keep this file private.\n[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
+        secret.as_str()
+    ));
+    s9_store::write_private_file(path, text.as_bytes()).map_err(io)?;
+    Ok(GeneratedCredentials { path: path.to_owned(), access_key_id: id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_files_load_and_keys_stay_hidden() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("credentials");
+        let generated = generate_credentials_file(&path).expect("generate");
+        assert!(generate_credentials_file(&path).is_err(), "never overwrites");
+        let principals = Principals::from_credentials_file(&path, "123456789012").expect("load");
+        let p = principals.get(&generated.access_key_id).expect("principal");
+        assert_eq!(p.arn, "arn:aws:iam::123456789012:user/default");
+        let secret = principals.secret_key(&generated.access_key_id).expect("secret");
+        assert_eq!(secret.expose_secret().len(), 40);
+        assert!(!format!("{p:?}{principals:?}").contains(secret.expose_secret()));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("credentials");
+        std::fs::write(&path, "[a]\naws_access_key_id = X\n").expect("write");
+        let err = Principals::from_credentials_file(&path, "1").expect_err("incomplete");
+        assert!(err.to_string().contains("[a]"), "{err}");
+        std::fs::write(&path, "[a]\n").expect("write");
+        assert!(matches!(Principals::from_credentials_file(&path, "1"), Err(CredentialsError::Empty { .. })));
+    }
+}
