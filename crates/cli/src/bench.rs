@@ -69,10 +69,28 @@ impl Target {
     async fn call(&self, op: &str, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
         let mut headers = HeaderMap::new();
         headers.insert("host", self.host.clone());
-        headers.insert("content-type", HeaderValue::from_static(s9_wire_content_type()));
-        headers.insert("x-amz-target", HeaderValue::from_str(&format!("secretsmanager.{op}"))?);
-        s9_sigv4::sign(&Method::POST, &self.endpoint, &mut headers, &body, &self.creds, &self.region, "secretsmanager", time::OffsetDateTime::now_utc());
-        let mut req = Request::builder().method(Method::POST).uri(self.endpoint.clone()).body(Full::new(Bytes::from(body)))?;
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static(s9_wire_content_type()),
+        );
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_str(&format!("secretsmanager.{op}"))?,
+        );
+        s9_sigv4::sign(
+            &Method::POST,
+            &self.endpoint,
+            &mut headers,
+            &body,
+            &self.creds,
+            &self.region,
+            "secretsmanager",
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.endpoint.clone())
+            .body(Full::new(Bytes::from(body)))?;
         *req.headers_mut() = headers;
         let resp = self.client.request(req).await?;
         let status = resp.status().as_u16();
@@ -80,10 +98,17 @@ impl Target {
         Ok((status, body))
     }
 
-    async fn expect_ok(&self, op: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    async fn expect_ok(
+        &self,
+        op: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
         let (status, body) = self.call(op, serde_json::to_vec(&body)?).await?;
         if status != 200 {
-            bail!("{op} failed with HTTP {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "{op} failed with HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         Ok(serde_json::from_slice(&body)?)
     }
@@ -135,22 +160,42 @@ fn start_server() -> anyhow::Result<(ChildServer, String, PathBuf)> {
 }
 
 fn load_credentials(path: &Path, profile: &str) -> anyhow::Result<SigningCredentials> {
-    let ini = ini::Ini::load_from_file(path).with_context(|| format!("reading {}", path.display()))?;
-    let section = ini.section(Some(profile)).with_context(|| format!("no profile [{profile}] in {}", path.display()))?;
-    let id = section.get("aws_access_key_id").context("no aws_access_key_id")?;
-    let secret = section.get("aws_secret_access_key").context("no aws_secret_access_key")?;
-    Ok(SigningCredentials { access_key_id: id.to_owned(), secret_key: SecretKey::new(secret), session_token: None })
+    let ini =
+        ini::Ini::load_from_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let section = ini
+        .section(Some(profile))
+        .with_context(|| format!("no profile [{profile}] in {}", path.display()))?;
+    let id = section
+        .get("aws_access_key_id")
+        .context("no aws_access_key_id")?;
+    let secret = section
+        .get("aws_secret_access_key")
+        .context("no aws_secret_access_key")?;
+    Ok(SigningCredentials {
+        access_key_id: id.to_owned(),
+        secret_key: SecretKey::new(secret),
+        session_token: None,
+    })
 }
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (server, endpoint, credentials) = match &args.endpoint {
-        Some(e) => (None, e.clone(), args.credentials.clone().context("--credentials is required with --endpoint")?),
+        Some(e) => (
+            None,
+            e.clone(),
+            args.credentials
+                .clone()
+                .context("--credentials is required with --endpoint")?,
+        ),
         None => {
             let (server, endpoint, creds) = start_server()?;
             (Some(server), endpoint, creds)
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads.max(1)).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(bench(&args, &endpoint, &credentials));
     drop(server);
     let report = result?;
@@ -177,19 +222,40 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// A printable, non-secret filler value of `n` bytes.
 fn filler(n: usize, seed: usize) -> String {
-    (0..n).map(|i| char::from(b'a' + ((i + seed) % 26) as u8)).collect()
+    (0..n)
+        .map(|i| char::from(b'a' + ((i + seed) % 26) as u8))
+        .collect()
 }
 
-async fn bench(args: &BenchArgs, endpoint: &str, credentials: &Path) -> anyhow::Result<serde_json::Value> {
+async fn bench(
+    args: &BenchArgs,
+    endpoint: &str,
+    credentials: &Path,
+) -> anyhow::Result<serde_json::Value> {
     let endpoint: Uri = endpoint.parse().context("parsing --endpoint")?;
-    let host = HeaderValue::from_str(endpoint.authority().context("endpoint has no host")?.as_str())?;
+    let host = HeaderValue::from_str(
+        endpoint
+            .authority()
+            .context("endpoint has no host")?
+            .as_str(),
+    )?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(args.connections).build(connector);
-    let target = Arc::new(Target { endpoint, host, creds: load_credentials(credentials, &args.profile)?, region: args.region.clone(), client });
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.connections)
+        .build(connector);
+    let target = Arc::new(Target {
+        endpoint,
+        host,
+        creds: load_credentials(credentials, &args.profile)?,
+        region: args.region.clone(),
+        client,
+    });
 
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let secrets: Vec<String> = (0..args.connections).map(|i| format!("bench/{run_id}/{i}")).collect();
+    let secrets: Vec<String> = (0..args.connections)
+        .map(|i| format!("bench/{run_id}/{i}"))
+        .collect();
     for (i, name) in secrets.iter().enumerate() {
         target
             .expect_ok("CreateSecret", json!({"Name": name, "SecretString": filler(args.value_bytes, i), "ClientRequestToken": uuid::Uuid::new_v4().to_string()}))
@@ -199,7 +265,14 @@ async fn bench(args: &BenchArgs, endpoint: &str, credentials: &Path) -> anyhow::
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for (i, name) in secrets.iter().enumerate() {
-        let (target, stop, measuring, name, op, bytes) = (Arc::clone(&target), Arc::clone(&stop), Arc::clone(&measuring), name.clone(), args.op, args.value_bytes);
+        let (target, stop, measuring, name, op, bytes) = (
+            Arc::clone(&target),
+            Arc::clone(&stop),
+            Arc::clone(&measuring),
+            name.clone(),
+            args.op,
+            args.value_bytes,
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "s9-secrets", version, about = "A self-hosted, AWS Secrets Manager compatible secrets service")]
+#[command(
+    name = "s9-secrets",
+    version,
+    about = "A self-hosted, AWS Secrets Manager compatible secrets service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -45,8 +45,11 @@ enum LogFormat {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("S9_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("S9_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -55,12 +58,19 @@ fn init_logging(format: LogFormat) {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let limits = Limits { max_body_bytes: args.max_body_bytes, request_timeout: Duration::from_secs(args.request_timeout_secs), ..Limits::default() };
+    let limits = Limits {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
     let config = ServerConfig {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
@@ -72,7 +82,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::start(config, Arc::new(SystemClock)).await?;
     let addr = server.local_addr()?;
     if let Some(generated) = server.generated_credentials() {
-        let path = std::fs::canonicalize(&generated.path).unwrap_or_else(|_| generated.path.clone());
+        let path =
+            std::fs::canonicalize(&generated.path).unwrap_or_else(|_| generated.path.clone());
         println!(
             "Created administrator credentials in {} (profile \"default\", access key {}).\n\
              The secret key is in that file only; keep it private.\n\
@@ -96,7 +107,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

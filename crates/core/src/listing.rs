@@ -47,7 +47,10 @@ impl Filters {
             };
             let values = f.values.clone().unwrap_or_default();
             if values.is_empty() {
-                return Err(ApiError::invalid_parameter(format!("Invalid filter: {} must have at least one value.", f.key.as_deref().unwrap_or_default())));
+                return Err(ApiError::invalid_parameter(format!(
+                    "Invalid filter: {} must have at least one value.",
+                    f.key.as_deref().unwrap_or_default()
+                )));
             }
             out.push((key, values));
         }
@@ -55,7 +58,9 @@ impl Filters {
     }
 
     pub(crate) fn matches(&self, record: &SecretRecord) -> bool {
-        self.0.iter().all(|(key, values)| values.iter().any(|v| value_matches(*key, v, record)))
+        self.0
+            .iter()
+            .all(|(key, values)| values.iter().any(|v| value_matches(*key, v, record)))
     }
 }
 
@@ -66,22 +71,46 @@ fn value_matches(key: Key, value: &str, record: &SecretRecord) -> bool {
     };
     let hit = match key {
         Key::Name => record.name.starts_with(value),
-        Key::Description => record.description.as_deref().is_some_and(|d| d.to_lowercase().starts_with(&value.to_lowercase())),
-        Key::TagKey => record.tags.iter().flatten().any(|(k, _)| k.starts_with(value)),
-        Key::TagValue => record.tags.iter().flatten().any(|(_, v)| v.starts_with(value)),
+        Key::Description => record
+            .description
+            .as_deref()
+            .is_some_and(|d| d.to_lowercase().starts_with(&value.to_lowercase())),
+        Key::TagKey => record
+            .tags
+            .iter()
+            .flatten()
+            .any(|(k, _)| k.starts_with(value)),
+        Key::TagValue => record
+            .tags
+            .iter()
+            .flatten()
+            .any(|(_, v)| v.starts_with(value)),
         Key::PrimaryRegion => primary_region(record).is_some_and(|r| r.starts_with(value)),
-        Key::OwningService => record.owning_service.as_deref().is_some_and(|s| s.starts_with(value)),
+        Key::OwningService => record
+            .owning_service
+            .as_deref()
+            .is_some_and(|s| s.starts_with(value)),
         Key::All => {
             let words: Vec<String> = value.split_whitespace().map(str::to_lowercase).collect();
             let attributes = all_attributes(record);
-            !words.is_empty() && words.iter().all(|w| attributes.iter().any(|a| a.starts_with(w.as_str()) || a.split(|c: char| !c.is_alphanumeric()).any(|part| part.starts_with(w.as_str()))))
+            !words.is_empty()
+                && words.iter().all(|w| {
+                    attributes.iter().any(|a| {
+                        a.starts_with(w.as_str())
+                            || a.split(|c: char| !c.is_alphanumeric())
+                                .any(|part| part.starts_with(w.as_str()))
+                    })
+                })
         }
     };
     hit != negate
 }
 
 fn primary_region(record: &SecretRecord) -> Option<&str> {
-    record.primary_region.as_deref().or_else(|| (!record.replicas.is_empty()).then_some(record.region.as_str()))
+    record
+        .primary_region
+        .as_deref()
+        .or_else(|| (!record.replicas.is_empty()).then_some(record.region.as_str()))
 }
 
 fn all_attributes(record: &SecretRecord) -> Vec<String> {
@@ -106,7 +135,11 @@ pub(crate) fn sort(records: &mut [&SecretRecord], sort_by: Option<&str>, order: 
         }
     };
     records.sort_by(|a, b| {
-        let primary = if sort_by == Some("name") { a.name.cmp(&b.name) } else { key(a).total_cmp(&key(b)) };
+        let primary = if sort_by == Some("name") {
+            a.name.cmp(&b.name)
+        } else {
+            key(a).total_cmp(&key(b))
+        };
         primary.then_with(|| a.name.cmp(&b.name))
     });
     if order == Some("desc") {
@@ -129,10 +162,19 @@ impl Page {
         let offset = match token {
             None => 0,
             Some(t) => {
-                let invalid = || ApiError::new(ErrorCode::InvalidNextToken, "The NextToken value is invalid.");
-                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| invalid())?;
+                let invalid = || {
+                    ApiError::new(
+                        ErrorCode::InvalidNextToken,
+                        "The NextToken value is invalid.",
+                    )
+                };
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .map_err(|_| invalid())?;
                 let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-                text.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse().ok()).ok_or_else(invalid)?
+                text.strip_prefix(TOKEN_PREFIX)
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(invalid)?
             }
         };
         Ok(Self { offset, size })
@@ -142,7 +184,9 @@ impl Page {
     pub(crate) fn apply<'a, T>(&self, items: &'a [T]) -> (&'a [T], Option<String>) {
         let start = self.offset.min(items.len());
         let end = start.saturating_add(self.size).min(items.len());
-        let next = (end < items.len()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{end}")));
+        let next = (end < items.len()).then(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{end}"))
+        });
         (&items[start..end], next)
     }
 }
@@ -166,6 +210,9 @@ mod tests {
             }
         }
         assert_eq!(seen, items);
-        assert_eq!(Page::new(Some("garbage!"), 3).expect_err("bad").code, ErrorCode::InvalidNextToken);
+        assert_eq!(
+            Page::new(Some("garbage!"), 3).expect_err("bad").code,
+            ErrorCode::InvalidNextToken
+        );
     }
 }

@@ -4,7 +4,10 @@ use s9_wire::{ApiError, ErrorCode};
 
 /// Names may hold letters, digits and `/_+=.@-!`.
 pub(crate) fn validate_name(name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-!".contains(c));
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-!".contains(c));
     if valid {
         Ok(())
     } else {
@@ -17,10 +20,29 @@ pub(crate) fn validate_name(name: &str) -> Result<(), ApiError> {
 
 /// The name part of `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`, if the ARN
 /// addresses this region and account.
-pub(crate) fn name_from_partial_arn<'a>(arn: &'a str, region: &str, account: &str) -> Option<&'a str> {
+pub(crate) fn name_from_partial_arn<'a>(
+    arn: &'a str,
+    region: &str,
+    account: &str,
+) -> Option<&'a str> {
     let mut parts = arn.splitn(7, ':');
-    let (Some("arn"), Some(_partition), Some("secretsmanager"), Some(r), Some(a), Some("secret"), Some(name)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    let (
+        Some("arn"),
+        Some(_partition),
+        Some("secretsmanager"),
+        Some(r),
+        Some(a),
+        Some("secret"),
+        Some(name),
+    ) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    )
     else {
         return None;
     };
@@ -36,16 +58,31 @@ mod tests {
         assert!(validate_name("signal9-advisor/api-credentials").is_ok());
         assert!(validate_name("Valid/_+=.@-Name!").is_ok());
         for bad in ["Inv Name", " Inv*Name? ", "é", ""] {
-            assert_eq!(validate_name(bad).expect_err(bad).code, ErrorCode::Validation);
+            assert_eq!(
+                validate_name(bad).expect_err(bad).code,
+                ErrorCode::Validation
+            );
         }
     }
 
     #[test]
     fn partial_arns() {
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/key";
-        assert_eq!(name_from_partial_arn(arn, "us-east-1", "123456789012"), Some("app/key"));
-        assert_eq!(name_from_partial_arn(arn, "eu-west-1", "123456789012"), None);
-        assert_eq!(name_from_partial_arn(arn, "us-east-1", "000000000000"), None);
-        assert_eq!(name_from_partial_arn("arn:aws:s3:::bucket", "us-east-1", "123456789012"), None);
+        assert_eq!(
+            name_from_partial_arn(arn, "us-east-1", "123456789012"),
+            Some("app/key")
+        );
+        assert_eq!(
+            name_from_partial_arn(arn, "eu-west-1", "123456789012"),
+            None
+        );
+        assert_eq!(
+            name_from_partial_arn(arn, "us-east-1", "000000000000"),
+            None
+        );
+        assert_eq!(
+            name_from_partial_arn("arn:aws:s3:::bucket", "us-east-1", "123456789012"),
+            None
+        );
     }
 }

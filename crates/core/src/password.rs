@@ -27,9 +27,11 @@ fn uniform(rng: &SystemRandom, bound: usize) -> Result<usize, ApiError> {
 
 /// Generates a password per the request's options.
 pub(crate) fn generate(req: &GetRandomPasswordRequest) -> Result<Zeroizing<String>, ApiError> {
-    let length = usize::try_from(req.password_length.unwrap_or(DEFAULT_LENGTH)).map_err(|_| ApiError::internal())?;
+    let length = usize::try_from(req.password_length.unwrap_or(DEFAULT_LENGTH))
+        .map_err(|_| ApiError::internal())?;
     let excluded = req.exclude_characters.as_deref().unwrap_or_default();
-    let keep = |set: &str| -> Vec<char> { set.chars().filter(|c| !excluded.contains(*c)).collect() };
+    let keep =
+        |set: &str| -> Vec<char> { set.chars().filter(|c| !excluded.contains(*c)).collect() };
     let mut classes: Vec<Vec<char>> = Vec::new();
     for (exclude, set) in [
         (req.exclude_lowercase, LOWER),
@@ -47,7 +49,9 @@ pub(crate) fn generate(req: &GetRandomPasswordRequest) -> Result<Zeroizing<Strin
     classes.retain(|c| !c.is_empty());
     let all: Vec<char> = classes.iter().flatten().copied().collect();
     if all.is_empty() {
-        return Err(ApiError::invalid_parameter("The password length can't be satisfied: all characters are excluded."));
+        return Err(ApiError::invalid_parameter(
+            "The password length can't be satisfied: all characters are excluded.",
+        ));
     }
     let require_each = req.require_each_included_type != Some(false);
     if require_each && length < classes.len() {
@@ -91,9 +95,16 @@ mod tests {
         };
         let p = generate(&req).expect("password");
         assert_eq!(p.len(), 200);
-        assert!(p.chars().all(|c| (c.is_ascii_lowercase() || c.is_ascii_digit()) && !"abc".contains(c)));
+        assert!(
+            p.chars()
+                .all(|c| (c.is_ascii_lowercase() || c.is_ascii_digit()) && !"abc".contains(c))
+        );
         assert!(p.chars().any(|c| c.is_ascii_digit()));
-        let req = GetRandomPasswordRequest { password_length: Some(50), include_space: Some(true), ..Default::default() };
+        let req = GetRandomPasswordRequest {
+            password_length: Some(50),
+            include_space: Some(true),
+            ..Default::default()
+        };
         assert!(generate(&req).expect("password").contains(' '));
         let none = GetRandomPasswordRequest {
             exclude_lowercase: Some(true),
@@ -103,7 +114,10 @@ mod tests {
             ..Default::default()
         };
         assert!(generate(&none).is_err());
-        let short = GetRandomPasswordRequest { password_length: Some(3), ..Default::default() };
+        let short = GetRandomPasswordRequest {
+            password_length: Some(3),
+            ..Default::default()
+        };
         assert!(generate(&short).is_err());
     }
 }

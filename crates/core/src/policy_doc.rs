@@ -6,14 +6,20 @@ use s9_wire::{ApiError, ErrorCode};
 use serde_json::Value;
 
 fn malformed(reason: &str) -> ApiError {
-    ApiError::new(ErrorCode::MalformedPolicyDocument, format!("This resource policy contains an unsupported format: {reason}"))
+    ApiError::new(
+        ErrorCode::MalformedPolicyDocument,
+        format!("This resource policy contains an unsupported format: {reason}"),
+    )
 }
 
 /// Parses a policy document: a JSON object whose `Statement` is an object or a non-empty
 /// array of objects, each with `Effect` Allow or Deny.
 pub(crate) fn parse(text: &str) -> Result<Value, ApiError> {
-    let doc: Value = serde_json::from_str(text).map_err(|_| malformed("the document is not valid JSON"))?;
-    let obj = doc.as_object().ok_or_else(|| malformed("the document must be a JSON object"))?;
+    let doc: Value =
+        serde_json::from_str(text).map_err(|_| malformed("the document is not valid JSON"))?;
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| malformed("the document must be a JSON object"))?;
     if let Some(v) = obj.get("Version") {
         if !matches!(v.as_str(), Some("2012-10-17" | "2008-10-17")) {
             return Err(malformed("Version must be 2012-10-17 or 2008-10-17"));
@@ -24,8 +30,13 @@ pub(crate) fn parse(text: &str) -> Result<Value, ApiError> {
         return Err(malformed("the document has no Statement"));
     }
     for s in statements {
-        let s = s.as_object().ok_or_else(|| malformed("each statement must be a JSON object"))?;
-        if !matches!(s.get("Effect").and_then(Value::as_str), Some("Allow" | "Deny")) {
+        let s = s
+            .as_object()
+            .ok_or_else(|| malformed("each statement must be a JSON object"))?;
+        if !matches!(
+            s.get("Effect").and_then(Value::as_str),
+            Some("Allow" | "Deny")
+        ) {
             return Err(malformed("each statement needs an Effect of Allow or Deny"));
         }
         if s.get("Action").is_none() && s.get("NotAction").is_none() {
@@ -72,7 +83,10 @@ pub(crate) fn findings(doc: &Value) -> Vec<ValidationErrorEntry> {
                 error_message: format!("Statement {i} of a resource policy must name a Principal."),
             });
         }
-        if s.get("Principal").is_some_and(grants_everyone) && s.get("Effect").and_then(Value::as_str) == Some("Allow") && s.get("Condition").is_none() {
+        if s.get("Principal").is_some_and(grants_everyone)
+            && s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && s.get("Condition").is_none()
+        {
             out.push(ValidationErrorEntry {
                 check_name: "BROAD_ACCESS".into(),
                 error_message: format!("Statement {i} grants access to every principal."),

@@ -73,7 +73,11 @@ impl SecretRecord {
     }
 
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.tags
+            .iter()
+            .flatten()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -10,8 +10,13 @@ enum Interval {
 }
 
 fn interval(rules: &RotationRules) -> Result<Option<Interval>, ApiError> {
-    match (rules.automatically_after_days, rules.schedule_expression.as_deref()) {
-        (Some(_), Some(_)) => Err(ApiError::invalid_parameter("You can't specify both AutomaticallyAfterDays and ScheduleExpression.")),
+    match (
+        rules.automatically_after_days,
+        rules.schedule_expression.as_deref(),
+    ) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
+            "You can't specify both AutomaticallyAfterDays and ScheduleExpression.",
+        )),
         (Some(days), None) => Ok(Some(Interval::Seconds(days as f64 * 86_400.0))),
         (None, Some(expr)) => parse_expression(expr).map(Some),
         (None, None) => Ok(None),
@@ -43,13 +48,20 @@ fn parse_expression(expr: &str) -> Result<Interval, ApiError> {
 pub(crate) fn validate(rules: &RotationRules) -> Result<(), ApiError> {
     let interval = interval(rules)?;
     if let Some(d) = rules.duration.as_deref() {
-        let hours: u32 = d.trim_end_matches('h').parse().map_err(|_| ApiError::invalid_parameter("Invalid Duration."))?;
+        let hours: u32 = d
+            .trim_end_matches('h')
+            .parse()
+            .map_err(|_| ApiError::invalid_parameter("Invalid Duration."))?;
         if !(1..=24).contains(&hours) {
-            return Err(ApiError::invalid_parameter("The rotation window Duration must be between 1h and 24h."));
+            return Err(ApiError::invalid_parameter(
+                "The rotation window Duration must be between 1h and 24h.",
+            ));
         }
         if let Some(Interval::Seconds(s)) = interval {
             if f64::from(hours) * 3600.0 >= s {
-                return Err(ApiError::invalid_parameter("The rotation window must end before the next rotation starts."));
+                return Err(ApiError::invalid_parameter(
+                    "The rotation window must end before the next rotation starts.",
+                ));
             }
         }
     }

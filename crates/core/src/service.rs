@@ -25,10 +25,14 @@ use crate::{names, password, policy_doc};
 
 /// The default KMS key id AWS reports for versions encrypted without a customer key.
 const DEFAULT_KMS_KEY: &str = "DefaultEncryptionKey";
-const DELETED_MESSAGE: &str = "You can't perform this operation on the secret because it was marked for deletion.";
-const REPLICA_MESSAGE: &str = "Operation not permitted on a replica secret. Call must be made in primary secret's region.";
-const TOKEN_MESSAGE: &str = "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
-const DECRYPT_MESSAGE: &str = "Secrets Manager can't decrypt the protected secret text using the provided KMS key.";
+const DELETED_MESSAGE: &str =
+    "You can't perform this operation on the secret because it was marked for deletion.";
+const REPLICA_MESSAGE: &str =
+    "Operation not permitted on a replica secret. Call must be made in primary secret's region.";
+const TOKEN_MESSAGE: &str =
+    "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
+const DECRYPT_MESSAGE: &str =
+    "Secrets Manager can't decrypt the protected secret text using the provided KMS key.";
 
 /// A secret value, decrypted for one response.
 #[derive(Debug)]
@@ -38,7 +42,10 @@ pub enum SecretPayload {
 }
 
 impl SecretPayload {
-    fn from_request(text: Option<SecretText>, blob: Option<SecretBlob>) -> Result<Option<Self>, ApiError> {
+    fn from_request(
+        text: Option<SecretText>,
+        blob: Option<SecretBlob>,
+    ) -> Result<Option<Self>, ApiError> {
         match (text, blob) {
             (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
                 "You can't specify both a binary secret value and a string secret value in the same secret.",
@@ -64,7 +71,9 @@ impl SecretPayload {
     fn from_plaintext(plain: &[u8]) -> Option<Self> {
         let (kind, bytes) = plain.split_first()?;
         match kind {
-            b'S' => Some(Self::Text(SecretText::new(String::from_utf8(bytes.to_vec()).ok()?))),
+            b'S' => Some(Self::Text(SecretText::new(
+                String::from_utf8(bytes.to_vec()).ok()?,
+            ))),
             b'B' => Some(Self::Binary(SecretBlob::new(bytes.to_vec()))),
             _ => None,
         }
@@ -135,23 +144,37 @@ struct Changes(Vec<Mutation>);
 impl Changes {
     fn save(&mut self, record: &SecretRecord) {
         let value = serde_json::to_vec(&StoredSecret::V1(record.clone())).unwrap_or_default();
-        self.0.push(Mutation::Put { table: Table::Secrets, key: record.arn.clone(), value });
+        self.0.push(Mutation::Put {
+            table: Table::Secrets,
+            key: record.arn.clone(),
+            value,
+        });
     }
 
     fn save_value(&mut self, arn: &str, version: &str, sealed: &Sealed) {
         let value = serde_json::to_vec(sealed).unwrap_or_default();
-        self.0.push(Mutation::Put { table: Table::Versions, key: value_key(arn, version), value });
+        self.0.push(Mutation::Put {
+            table: Table::Versions,
+            key: value_key(arn, version),
+            value,
+        });
     }
 
     fn drop_value(&mut self, arn: &str, version: &str) {
-        self.0.push(Mutation::Delete { table: Table::Versions, key: value_key(arn, version) });
+        self.0.push(Mutation::Delete {
+            table: Table::Versions,
+            key: value_key(arn, version),
+        });
     }
 
     fn drop_secret(&mut self, entry: &Entry) {
         for version in entry.values.keys() {
             self.drop_value(&entry.record.arn, version);
         }
-        self.0.push(Mutation::Delete { table: Table::Secrets, key: entry.record.arn.clone() });
+        self.0.push(Mutation::Delete {
+            table: Table::Secrets,
+            key: entry.record.arn.clone(),
+        });
     }
 }
 
@@ -189,22 +212,42 @@ pub struct Service {
 
 impl Service {
     /// Loads every secret from `store`.
-    pub fn load(account_id: String, clock: Arc<dyn Clock>, envelope: Envelope, store: Store) -> Result<Self, LoadError> {
+    pub fn load(
+        account_id: String,
+        clock: Arc<dyn Clock>,
+        envelope: Envelope,
+        store: Store,
+    ) -> Result<Self, LoadError> {
         let mut state = State::default();
         let mut values: HashMap<String, HashMap<String, Sealed>> = HashMap::new();
         for (key, bytes) in store.scan(Table::Versions)? {
-            let (arn, version) = key.split_once('\n').ok_or_else(|| LoadError::Corrupt { key: key.clone(), reason: "bad key".into() })?;
+            let (arn, version) = key.split_once('\n').ok_or_else(|| LoadError::Corrupt {
+                key: key.clone(),
+                reason: "bad key".into(),
+            })?;
             let sealed: Sealed =
-                serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt { key: key.clone(), reason: e.to_string() })?;
-            values.entry(arn.to_owned()).or_default().insert(version.to_owned(), sealed);
+                serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+            values
+                .entry(arn.to_owned())
+                .or_default()
+                .insert(version.to_owned(), sealed);
         }
         for (key, bytes) in store.scan(Table::Secrets)? {
             let stored: StoredSecret =
-                serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+                serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
             let record = stored.into_current();
             let region = state.regions.entry(record.region.clone()).or_default();
             region.names.insert(record.name.clone(), record.arn.clone());
-            let entry = Entry { values: values.remove(&record.arn).unwrap_or_default(), record };
+            let entry = Entry {
+                values: values.remove(&record.arn).unwrap_or_default(),
+                record,
+            };
             region.secrets.insert(key, entry);
         }
         Ok(Self {
@@ -232,17 +275,25 @@ impl Service {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the state under the write lock, then commits what it changed.
-    async fn mutate<T>(&self, f: impl FnOnce(&mut State, f64, &mut Changes) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    async fn mutate<T>(
+        &self,
+        f: impl FnOnce(&mut State, f64, &mut Changes) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         if self.failed.load(Ordering::Acquire) {
             return Err(ApiError::internal());
         }
         let mut changes = Changes::default();
         let out = {
-            let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut state = self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut state, epoch_seconds(self.clock.now()), &mut changes)?
         };
         if !changes.0.is_empty() {
@@ -265,18 +316,29 @@ impl Service {
         let mut buf = [0u8; 6];
         self.rng.fill(&mut buf).map_err(|_| ApiError::internal())?;
         // 62 does not divide 256; the bias is irrelevant for a uniqueness suffix.
-        Ok(buf.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect())
+        Ok(buf
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect())
     }
 
     fn arn(&self, region: &str, name: &str, suffix: &str) -> String {
-        format!("arn:aws:secretsmanager:{region}:{}:secret:{name}-{suffix}", self.account_id)
+        format!(
+            "arn:aws:secretsmanager:{region}:{}:secret:{name}-{suffix}",
+            self.account_id
+        )
     }
 
     fn seal(&self, arn: &str, version: &str, payload: &SecretPayload) -> Result<Sealed, ApiError> {
-        self.envelope.seal(&payload.to_plaintext(), &aad(arn, version)).map_err(|e| {
-            tracing::error!(error = %e, "sealing a secret value failed");
-            ApiError::new(ErrorCode::EncryptionFailure, "Secrets Manager can't encrypt the protected secret text.")
-        })
+        self.envelope
+            .seal(&payload.to_plaintext(), &aad(arn, version))
+            .map_err(|e| {
+                tracing::error!(error = %e, "sealing a secret value failed");
+                ApiError::new(
+                    ErrorCode::EncryptionFailure,
+                    "Secrets Manager can't encrypt the protected secret text.",
+                )
+            })
     }
 
     fn open(&self, arn: &str, version: &str, sealed: &Sealed) -> Result<SecretPayload, ApiError> {
@@ -284,12 +346,17 @@ impl Service {
             tracing::error!(secret = arn, version, error = %e, "a sealed value failed to decrypt");
             ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE)
         })?;
-        SecretPayload::from_plaintext(&plain).ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))
+        SecretPayload::from_plaintext(&plain)
+            .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))
     }
 
     // ---- operations -------------------------------------------------------------------
 
-    pub async fn create_secret(&self, region: &str, req: CreateSecretRequest) -> Result<SecretRef, ApiError> {
+    pub async fn create_secret(
+        &self,
+        region: &str,
+        req: CreateSecretRequest,
+    ) -> Result<SecretRef, ApiError> {
         let name = req.name.clone().unwrap_or_default();
         names::validate_name(&name)?;
         let payload = SecretPayload::from_request(req.secret_string, req.secret_binary)?;
@@ -362,7 +429,11 @@ impl Service {
         .await
     }
 
-    pub fn get_secret_value(&self, region: &str, req: &GetSecretValueRequest) -> Result<SecretValue, ApiError> {
+    pub fn get_secret_value(
+        &self,
+        region: &str,
+        req: &GetSecretValueRequest,
+    ) -> Result<SecretValue, ApiError> {
         let secret_id = req.secret_id.as_deref().unwrap_or_default();
         let (value, touch) = {
             let state = self.read();
@@ -370,11 +441,25 @@ impl Service {
             if entry.record.is_deleted() {
                 return Err(ApiError::invalid_request(DELETED_MESSAGE));
             }
-            let version = select_version(&entry.record.versions, req.version_id.as_deref(), req.version_stage.as_deref())?;
-            let sealed = entry.values.get(&version.id).cloned().ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
+            let version = select_version(
+                &entry.record.versions,
+                req.version_id.as_deref(),
+                req.version_stage.as_deref(),
+            )?;
+            let sealed = entry
+                .values
+                .get(&version.id)
+                .cloned()
+                .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
             let today = day_start(epoch_seconds(self.clock.now()));
-            let touch = entry.record.last_accessed != Some(today) || version.last_accessed != Some(today);
-            let out = (entry.record.arn.clone(), entry.record.name.clone(), version.clone(), sealed);
+            let touch =
+                entry.record.last_accessed != Some(today) || version.last_accessed != Some(today);
+            let out = (
+                entry.record.arn.clone(),
+                entry.record.name.clone(),
+                version.clone(),
+                sealed,
+            );
             (out, touch.then_some(today))
         };
         let (arn, name, version, sealed) = value;
@@ -397,8 +482,17 @@ impl Service {
     fn record_access(&self, region: &str, arn: &str, version: &str, today: f64) {
         let mut changes = Changes::default();
         {
-            let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let Some(entry) = state.regions.get_mut(region).and_then(|r| r.secrets.get_mut(arn)) else { return };
+            let mut state = self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(entry) = state
+                .regions
+                .get_mut(region)
+                .and_then(|r| r.secrets.get_mut(arn))
+            else {
+                return;
+            };
             entry.record.last_accessed = Some(today);
             if let Some(v) = entry.record.versions.0.iter_mut().find(|v| v.id == version) {
                 v.last_accessed = Some(today);
@@ -415,22 +509,42 @@ impl Service {
         }
     }
 
-    pub fn batch_get_secret_value(&self, region: &str, req: &BatchGetSecretValueRequest) -> Result<BatchValues, ApiError> {
+    pub fn batch_get_secret_value(
+        &self,
+        region: &str,
+        req: &BatchGetSecretValueRequest,
+    ) -> Result<BatchValues, ApiError> {
         let mut out = BatchValues::default();
         match (&req.secret_id_list, &req.filters) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_parameter("Either 'SecretIdList' or 'Filters' must be provided, but not both."));
+                return Err(ApiError::invalid_parameter(
+                    "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
+                ));
             }
-            (None, None) => return Err(ApiError::invalid_parameter("Either 'SecretIdList' or 'Filters' must be provided.")),
+            (None, None) => {
+                return Err(ApiError::invalid_parameter(
+                    "Either 'SecretIdList' or 'Filters' must be provided.",
+                ));
+            }
             (Some(ids), None) => {
                 if req.max_results.is_some() {
-                    return Err(ApiError::invalid_parameter("'MaxResults' is only valid with 'Filters'."));
+                    return Err(ApiError::invalid_parameter(
+                        "'MaxResults' is only valid with 'Filters'.",
+                    ));
                 }
                 for id in ids {
-                    let one = GetSecretValueRequest { secret_id: Some(id.clone()), version_id: None, version_stage: None };
+                    let one = GetSecretValueRequest {
+                        secret_id: Some(id.clone()),
+                        version_id: None,
+                        version_stage: None,
+                    };
                     match self.get_secret_value(region, &one) {
                         Ok(v) => out.values.push(v),
-                        Err(e) => out.errors.push(ApiErrorEntry { secret_id: id.clone(), error_code: e.code.as_str().to_owned(), message: e.message }),
+                        Err(e) => out.errors.push(ApiErrorEntry {
+                            secret_id: id.clone(),
+                            error_code: e.code.as_str().to_owned(),
+                            message: e.message,
+                        }),
                     }
                 }
             }
@@ -441,17 +555,31 @@ impl Service {
                     state
                         .regions
                         .get(region)
-                        .map(|r| r.secrets.values().filter(|e| !e.record.is_deleted() && filters.matches(&e.record)).map(|e| e.record.arn.clone()).collect())
+                        .map(|r| {
+                            r.secrets
+                                .values()
+                                .filter(|e| !e.record.is_deleted() && filters.matches(&e.record))
+                                .map(|e| e.record.arn.clone())
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(20))?;
                 let (slice, next) = page.apply(&arns);
                 out.next_token = next;
                 for arn in slice {
-                    let one = GetSecretValueRequest { secret_id: Some(arn.clone()), version_id: None, version_stage: None };
+                    let one = GetSecretValueRequest {
+                        secret_id: Some(arn.clone()),
+                        version_id: None,
+                        version_stage: None,
+                    };
                     match self.get_secret_value(region, &one) {
                         Ok(v) => out.values.push(v),
-                        Err(e) => out.errors.push(ApiErrorEntry { secret_id: arn.clone(), error_code: e.code.as_str().to_owned(), message: e.message }),
+                        Err(e) => out.errors.push(ApiErrorEntry {
+                            secret_id: arn.clone(),
+                            error_code: e.code.as_str().to_owned(),
+                            message: e.message,
+                        }),
                     }
                 }
             }
@@ -459,15 +587,31 @@ impl Service {
         Ok(out)
     }
 
-    pub async fn put_secret_value(&self, region: &str, req: PutSecretValueRequest) -> Result<SecretRef, ApiError> {
+    pub async fn put_secret_value(
+        &self,
+        region: &str,
+        req: PutSecretValueRequest,
+    ) -> Result<SecretRef, ApiError> {
         let payload = SecretPayload::from_request(req.secret_string, req.secret_binary)?
-            .ok_or_else(|| ApiError::invalid_request("You must provide either SecretString or SecretBinary."))?;
-        let token = req.client_request_token.ok_or_else(|| ApiError::invalid_request(TOKEN_MESSAGE))?;
-        let stages: BTreeSet<String> = req.version_stages.unwrap_or_else(|| vec![CURRENT.to_owned()]).into_iter().collect();
+            .ok_or_else(|| {
+                ApiError::invalid_request("You must provide either SecretString or SecretBinary.")
+            })?;
+        let token = req
+            .client_request_token
+            .ok_or_else(|| ApiError::invalid_request(TOKEN_MESSAGE))?;
+        let stages: BTreeSet<String> = req
+            .version_stages
+            .unwrap_or_else(|| vec![CURRENT.to_owned()])
+            .into_iter()
+            .collect();
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
-            let arn = writable(state, region, &self.account_id, &secret_id)?.record.arn.clone();
-            let version = self.put_version(state, region, &arn, &token, &payload, &stages, now, changes)?;
+            let arn = writable(state, region, &self.account_id, &secret_id)?
+                .record
+                .arn
+                .clone();
+            let version =
+                self.put_version(state, region, &arn, &token, &payload, &stages, now, changes)?;
             self.sync_replicas(state, region, &arn, changes)?;
             let record = &state.regions[region].secrets[&arn].record;
             Ok(SecretRef {
@@ -495,18 +639,38 @@ impl Service {
         now: f64,
         changes: &mut Changes,
     ) -> Result<VersionMeta, ApiError> {
-        let entry = state.regions.get_mut(region).and_then(|r| r.secrets.get_mut(arn)).ok_or_else(ApiError::not_found)?;
+        let entry = state
+            .regions
+            .get_mut(region)
+            .and_then(|r| r.secrets.get_mut(arn))
+            .ok_or_else(ApiError::not_found)?;
         if let Some(existing) = entry.record.versions.get(token) {
-            let sealed = entry.values.get(token).ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
+            let sealed = entry
+                .values
+                .get(token)
+                .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
             let current = self.open(arn, token, sealed)?;
             if !same_payload(&current, payload) {
-                return Err(ApiError::new(ErrorCode::ResourceExists, "You can't modify an existing version, you can only create a new version."));
+                return Err(ApiError::new(
+                    ErrorCode::ResourceExists,
+                    "You can't modify an existing version, you can only create a new version.",
+                ));
             }
             return Ok(existing.clone());
         }
         let sealed = self.seal(arn, token, payload)?;
-        let kms = entry.record.kms_key_id.clone().unwrap_or_else(|| DEFAULT_KMS_KEY.to_owned());
-        let meta = VersionMeta { id: token.to_owned(), stages: BTreeSet::new(), created: now, last_accessed: None, kms_key_id: kms };
+        let kms = entry
+            .record
+            .kms_key_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KMS_KEY.to_owned());
+        let meta = VersionMeta {
+            id: token.to_owned(),
+            stages: BTreeSet::new(),
+            created: now,
+            last_accessed: None,
+            kms_key_id: kms,
+        };
         entry.record.versions.add(meta, stages)?;
         for removed in entry.record.versions.prune(now) {
             entry.values.remove(&removed);
@@ -516,10 +680,19 @@ impl Service {
         changes.save_value(arn, token, &sealed);
         entry.values.insert(token.to_owned(), sealed);
         changes.save(&entry.record);
-        entry.record.versions.get(token).cloned().ok_or_else(ApiError::internal)
+        entry
+            .record
+            .versions
+            .get(token)
+            .cloned()
+            .ok_or_else(ApiError::internal)
     }
 
-    pub async fn update_secret(&self, region: &str, req: UpdateSecretRequest) -> Result<SecretRef, ApiError> {
+    pub async fn update_secret(
+        &self,
+        region: &str,
+        req: UpdateSecretRequest,
+    ) -> Result<SecretRef, ApiError> {
         let payload = SecretPayload::from_request(req.secret_string, req.secret_binary)?;
         if payload.is_some() && req.client_request_token.is_none() {
             return Err(ApiError::invalid_request(TOKEN_MESSAGE));
@@ -543,33 +716,57 @@ impl Service {
             let version_id = match (&payload, &req.client_request_token) {
                 (Some(p), Some(token)) => {
                     let stages = BTreeSet::from([CURRENT.to_owned()]);
-                    Some(self.put_version(state, region, &arn, token, p, &stages, now, changes)?.id)
+                    Some(
+                        self.put_version(state, region, &arn, token, p, &stages, now, changes)?
+                            .id,
+                    )
                 }
                 _ => None,
             };
             self.sync_replicas(state, region, &arn, changes)?;
             let name = state.regions[region].secrets[&arn].record.name.clone();
-            Ok(SecretRef { arn: Some(arn), name: Some(name), version_id, ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                name: Some(name),
+                version_id,
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub async fn update_secret_version_stage(&self, region: &str, req: UpdateSecretVersionStageRequest) -> Result<SecretRef, ApiError> {
+    pub async fn update_secret_version_stage(
+        &self,
+        region: &str,
+        req: UpdateSecretVersionStageRequest,
+    ) -> Result<SecretRef, ApiError> {
         let secret_id = req.secret_id.unwrap_or_default();
         let stage = req.version_stage.unwrap_or_default();
         self.mutate(|state, now, changes| {
             let entry = writable(state, region, &self.account_id, &secret_id)?;
-            entry.record.versions.update_stage(&stage, req.remove_from_version_id.as_deref(), req.move_to_version_id.as_deref())?;
+            entry.record.versions.update_stage(
+                &stage,
+                req.remove_from_version_id.as_deref(),
+                req.move_to_version_id.as_deref(),
+            )?;
             entry.record.last_changed = now;
             changes.save(&entry.record);
             let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
             self.sync_replicas(state, region, &arn, changes)?;
-            Ok(SecretRef { arn: Some(arn), name: Some(name), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                name: Some(name),
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub fn describe_secret(&self, region: &str, secret_id: &str) -> Result<SecretDescription, ApiError> {
+    pub fn describe_secret(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<SecretDescription, ApiError> {
         let state = self.read();
         let entry = lookup(&state, region, &self.account_id, secret_id)?;
         let mut d = describe(&entry.record);
@@ -577,7 +774,11 @@ impl Service {
         Ok(d)
     }
 
-    pub fn list_secrets(&self, region: &str, req: &ListSecretsRequest) -> Result<ListSecretsResponse, ApiError> {
+    pub fn list_secrets(
+        &self,
+        region: &str,
+        req: &ListSecretsRequest,
+    ) -> Result<ListSecretsResponse, ApiError> {
         let filters = listing::Filters::parse(req.filters.as_deref().unwrap_or_default())?;
         let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(100))?;
         let state = self.read();
@@ -588,28 +789,54 @@ impl Service {
                 r.secrets
                     .values()
                     .map(|e| &e.record)
-                    .filter(|rec| (req.include_planned_deletion == Some(true) || !rec.is_deleted()) && filters.matches(rec))
+                    .filter(|rec| {
+                        (req.include_planned_deletion == Some(true) || !rec.is_deleted())
+                            && filters.matches(rec)
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        listing::sort(&mut records, req.sort_by.as_deref(), req.sort_order.as_deref());
+        listing::sort(
+            &mut records,
+            req.sort_by.as_deref(),
+            req.sort_order.as_deref(),
+        );
         let (slice, next_token) = page.apply(&records);
-        Ok(ListSecretsResponse { secret_list: slice.iter().map(|r| describe(r)).collect(), next_token })
+        Ok(ListSecretsResponse {
+            secret_list: slice.iter().map(|r| describe(r)).collect(),
+            next_token,
+        })
     }
 
-    pub fn list_secret_version_ids(&self, region: &str, req: &ListSecretVersionIdsRequest) -> Result<ListSecretVersionIdsResponse, ApiError> {
+    pub fn list_secret_version_ids(
+        &self,
+        region: &str,
+        req: &ListSecretVersionIdsRequest,
+    ) -> Result<ListSecretVersionIdsResponse, ApiError> {
         let state = self.read();
-        let entry = lookup(&state, region, &self.account_id, req.secret_id.as_deref().unwrap_or_default())?;
+        let entry = lookup(
+            &state,
+            region,
+            &self.account_id,
+            req.secret_id.as_deref().unwrap_or_default(),
+        )?;
         let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(100))?;
         let include_deprecated = req.include_deprecated == Some(true);
-        let versions: Vec<&VersionMeta> = entry.record.versions.0.iter().filter(|v| include_deprecated || !v.is_deprecated()).collect();
+        let versions: Vec<&VersionMeta> = entry
+            .record
+            .versions
+            .0
+            .iter()
+            .filter(|v| include_deprecated || !v.is_deprecated())
+            .collect();
         let (slice, next_token) = page.apply(&versions);
         Ok(ListSecretVersionIdsResponse {
             versions: slice
                 .iter()
                 .map(|v| VersionEntry {
                     version_id: v.id.clone(),
-                    version_stages: (!v.stages.is_empty()).then(|| v.stages.iter().cloned().collect()),
+                    version_stages: (!v.stages.is_empty())
+                        .then(|| v.stages.iter().cloned().collect()),
                     last_accessed_date: v.last_accessed,
                     created_date: v.created,
                     kms_key_ids: vec![v.kms_key_id.clone()],
@@ -621,7 +848,11 @@ impl Service {
         })
     }
 
-    pub async fn delete_secret(&self, region: &str, req: DeleteSecretRequest) -> Result<SecretRef, ApiError> {
+    pub async fn delete_secret(
+        &self,
+        region: &str,
+        req: DeleteSecretRequest,
+    ) -> Result<SecretRef, ApiError> {
         let force = req.force_delete_without_recovery.unwrap_or(false);
         if force && req.recovery_window_in_days.is_some() {
             return Err(ApiError::invalid_parameter(
@@ -630,7 +861,9 @@ impl Service {
         }
         let window = req.recovery_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&window) {
-            return Err(ApiError::invalid_parameter("The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."));
+            return Err(ApiError::invalid_parameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
         }
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
@@ -663,7 +896,11 @@ impl Service {
         .await
     }
 
-    pub async fn restore_secret(&self, region: &str, secret_id: &str) -> Result<SecretRef, ApiError> {
+    pub async fn restore_secret(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
             let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
@@ -676,7 +913,11 @@ impl Service {
                 record.last_changed = now;
                 changes.save(record);
             }
-            Ok(SecretRef { arn: Some(record.arn.clone()), name: Some(record.name.clone()), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(record.arn.clone()),
+                name: Some(record.name.clone()),
+                ..SecretRef::default()
+            })
         })
         .await
     }
@@ -688,7 +929,10 @@ impl Service {
                 .regions
                 .iter()
                 .flat_map(|(region, r)| {
-                    r.secrets.values().filter(|e| e.record.deletion_date.is_some_and(|d| d <= now)).map(move |e| (region.clone(), e.record.arn.clone()))
+                    r.secrets
+                        .values()
+                        .filter(|e| e.record.deletion_date.is_some_and(|d| d <= now))
+                        .map(move |e| (region.clone(), e.record.arn.clone()))
                 })
                 .collect();
             for (region, arn) in &due {
@@ -699,7 +943,11 @@ impl Service {
         .await
     }
 
-    pub async fn tag_resource(&self, region: &str, req: TagResourceRequest) -> Result<(), ApiError> {
+    pub async fn tag_resource(
+        &self,
+        region: &str,
+        req: TagResourceRequest,
+    ) -> Result<(), ApiError> {
         let tags = validate_tags(req.tags.unwrap_or_default())?;
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
@@ -712,7 +960,9 @@ impl Service {
                 }
             }
             if list.len() > 50 {
-                return Err(ApiError::invalid_request("The number of tags on a secret can't exceed 50."));
+                return Err(ApiError::invalid_request(
+                    "The number of tags on a secret can't exceed 50.",
+                ));
             }
             entry.record.last_changed = now;
             changes.save(&entry.record);
@@ -722,7 +972,11 @@ impl Service {
         .await
     }
 
-    pub async fn untag_resource(&self, region: &str, req: UntagResourceRequest) -> Result<(), ApiError> {
+    pub async fn untag_resource(
+        &self,
+        region: &str,
+        req: UntagResourceRequest,
+    ) -> Result<(), ApiError> {
         let keys = req.tag_keys.unwrap_or_default();
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
@@ -737,16 +991,26 @@ impl Service {
         .await
     }
 
-    pub fn get_random_password(&self, req: &GetRandomPasswordRequest) -> Result<RandomPassword, ApiError> {
+    pub fn get_random_password(
+        &self,
+        req: &GetRandomPasswordRequest,
+    ) -> Result<RandomPassword, ApiError> {
         let password = password::generate(req)?;
         Ok(RandomPassword(SecretText::new(password.to_string())))
     }
 
-    pub async fn put_resource_policy(&self, region: &str, req: PutResourcePolicyRequest) -> Result<SecretRef, ApiError> {
+    pub async fn put_resource_policy(
+        &self,
+        region: &str,
+        req: PutResourcePolicyRequest,
+    ) -> Result<SecretRef, ApiError> {
         let policy = req.resource_policy.unwrap_or_default();
         let doc = policy_doc::parse(&policy)?;
         if req.block_public_policy == Some(true) && policy_doc::is_public(&doc) {
-            return Err(ApiError::new(ErrorCode::PublicPolicy, "BlockPublicPolicy parameter is set to true and resource policy is public."));
+            return Err(ApiError::new(
+                ErrorCode::PublicPolicy,
+                "BlockPublicPolicy parameter is set to true and resource policy is public.",
+            ));
         }
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
@@ -756,12 +1020,20 @@ impl Service {
             changes.save(&entry.record);
             let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
             self.sync_replicas(state, region, &arn, changes)?;
-            Ok(SecretRef { arn: Some(arn), name: Some(name), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                name: Some(name),
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub fn get_resource_policy(&self, region: &str, secret_id: &str) -> Result<GetResourcePolicyResponse, ApiError> {
+    pub fn get_resource_policy(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<GetResourcePolicyResponse, ApiError> {
         let state = self.read();
         let entry = lookup(&state, region, &self.account_id, secret_id)?;
         if entry.record.is_deleted() {
@@ -774,7 +1046,11 @@ impl Service {
         })
     }
 
-    pub async fn delete_resource_policy(&self, region: &str, secret_id: &str) -> Result<SecretRef, ApiError> {
+    pub async fn delete_resource_policy(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
             let entry = writable(state, region, &self.account_id, secret_id)?;
             entry.record.resource_policy = None;
@@ -782,23 +1058,41 @@ impl Service {
             changes.save(&entry.record);
             let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
             self.sync_replicas(state, region, &arn, changes)?;
-            Ok(SecretRef { arn: Some(arn), name: Some(name), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                name: Some(name),
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub fn validate_resource_policy(&self, region: &str, req: &ValidateResourcePolicyRequest) -> Result<ValidateResourcePolicyResponse, ApiError> {
+    pub fn validate_resource_policy(
+        &self,
+        region: &str,
+        req: &ValidateResourcePolicyRequest,
+    ) -> Result<ValidateResourcePolicyResponse, ApiError> {
         if let Some(id) = req.secret_id.as_deref() {
             let state = self.read();
             lookup(&state, region, &self.account_id, id)?;
         }
         let doc = policy_doc::parse(req.resource_policy.as_deref().unwrap_or_default())?;
         let errors = policy_doc::findings(&doc);
-        Ok(ValidateResourcePolicyResponse { policy_validation_passed: errors.is_empty(), validation_errors: errors })
+        Ok(ValidateResourcePolicyResponse {
+            policy_validation_passed: errors.is_empty(),
+            validation_errors: errors,
+        })
     }
 
-    pub async fn rotate_secret(&self, region: &str, req: RotateSecretRequest) -> Result<SecretRef, ApiError> {
-        let token = req.client_request_token.clone().ok_or_else(|| ApiError::invalid_parameter(TOKEN_MESSAGE))?;
+    pub async fn rotate_secret(
+        &self,
+        region: &str,
+        req: RotateSecretRequest,
+    ) -> Result<SecretRef, ApiError> {
+        let token = req
+            .client_request_token
+            .clone()
+            .ok_or_else(|| ApiError::invalid_parameter(TOKEN_MESSAGE))?;
         let rules = req.rotation_rules.clone();
         if let Some(r) = &rules {
             crate::schedule::validate(r)?;
@@ -811,19 +1105,24 @@ impl Service {
                 record.rotation.lambda_arn = Some(lambda);
             }
             if record.rotation.lambda_arn.is_none() {
-                return Err(ApiError::invalid_request("No Lambda rotation function ARN is associated with this secret."));
+                return Err(ApiError::invalid_request(
+                    "No Lambda rotation function ARN is associated with this secret.",
+                ));
             }
             if let Some(pending) = &record.rotation.pending_token {
                 if *pending != token {
-                    return Err(ApiError::invalid_request("A previous rotation isn't complete. That rotation will be reattempted."));
+                    return Err(ApiError::invalid_request(
+                        "A previous rotation isn't complete. That rotation will be reattempted.",
+                    ));
                 }
             }
             if let Some(r) = rules {
                 record.rotation.rules = Some(r);
             }
             record.rotation.enabled = true;
-            record.rotation.next_rotation =
-                record.rotation.rules.as_ref().and_then(|r| crate::schedule::next_after(r, record.rotation.last_rotated.unwrap_or(now).max(now)));
+            record.rotation.next_rotation = record.rotation.rules.as_ref().and_then(|r| {
+                crate::schedule::next_after(r, record.rotation.last_rotated.unwrap_or(now).max(now))
+            });
             if req.rotate_immediately != Some(false) {
                 record.rotation.pending_token = Some(token.clone());
             }
@@ -840,7 +1139,11 @@ impl Service {
         .await
     }
 
-    pub async fn cancel_rotate_secret(&self, region: &str, secret_id: &str) -> Result<SecretRef, ApiError> {
+    pub async fn cancel_rotate_secret(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
             let entry = writable(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
@@ -855,25 +1158,45 @@ impl Service {
             let pending = record.rotation.pending_token.take();
             record.last_changed = now;
             changes.save(record);
-            Ok(SecretRef { arn: Some(record.arn.clone()), name: Some(record.name.clone()), version_id: pending, ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(record.arn.clone()),
+                name: Some(record.name.clone()),
+                version_id: pending,
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub async fn replicate_secret_to_regions(&self, region: &str, req: ReplicateSecretToRegionsRequest) -> Result<SecretRef, ApiError> {
+    pub async fn replicate_secret_to_regions(
+        &self,
+        region: &str,
+        req: ReplicateSecretToRegionsRequest,
+    ) -> Result<SecretRef, ApiError> {
         let secret_id = req.secret_id.unwrap_or_default();
         let regions = req.add_replica_regions.unwrap_or_default();
         let force = req.force_overwrite_replica_secret.unwrap_or(false);
         self.mutate(|state, _now, changes| {
-            let arn = writable(state, region, &self.account_id, &secret_id)?.record.arn.clone();
+            let arn = writable(state, region, &self.account_id, &secret_id)?
+                .record
+                .arn
+                .clone();
             self.add_replicas(state, region, &arn, &regions, force, changes)?;
             let record = &state.regions[region].secrets[&arn].record;
-            Ok(SecretRef { arn: Some(arn.clone()), replication_status: Some(replication_status(record)), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn.clone()),
+                replication_status: Some(replication_status(record)),
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub async fn remove_regions_from_replication(&self, region: &str, req: RemoveRegionsFromReplicationRequest) -> Result<SecretRef, ApiError> {
+    pub async fn remove_regions_from_replication(
+        &self,
+        region: &str,
+        req: RemoveRegionsFromReplicationRequest,
+    ) -> Result<SecretRef, ApiError> {
         let secret_id = req.secret_id.unwrap_or_default();
         let remove = req.remove_replica_regions.unwrap_or_default();
         self.mutate(|state, now, changes| {
@@ -881,42 +1204,69 @@ impl Service {
             let record = &mut entry.record;
             for r in &remove {
                 if !record.replicas.iter().any(|rep| rep.region == *r) {
-                    return Err(ApiError::invalid_parameter(format!("Region {r} is not a replica Region of this secret.")));
+                    return Err(ApiError::invalid_parameter(format!(
+                        "Region {r} is not a replica Region of this secret."
+                    )));
                 }
             }
             record.replicas.retain(|rep| !remove.contains(&rep.region));
             record.last_changed = now;
             changes.save(record);
-            let (arn, name, status) = (record.arn.clone(), record.name.clone(), replication_status(record));
+            let (arn, name, status) = (
+                record.arn.clone(),
+                record.name.clone(),
+                replication_status(record),
+            );
             for r in &remove {
                 let replica_arn = replica_arn(&arn, region, r);
-                let ours = state.regions.get(r).and_then(|reg| reg.secrets.get(&replica_arn)).is_some_and(|e| e.record.primary_region.as_deref() == Some(region));
+                let ours = state
+                    .regions
+                    .get(r)
+                    .and_then(|reg| reg.secrets.get(&replica_arn))
+                    .is_some_and(|e| e.record.primary_region.as_deref() == Some(region));
                 if ours {
                     remove_secret(state, r, &replica_arn, changes);
                 }
             }
             let _ = name;
-            Ok(SecretRef { arn: Some(arn), replication_status: Some(status), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                replication_status: Some(status),
+                ..SecretRef::default()
+            })
         })
         .await
     }
 
-    pub async fn stop_replication_to_replica(&self, region: &str, secret_id: &str) -> Result<SecretRef, ApiError> {
+    pub async fn stop_replication_to_replica(
+        &self,
+        region: &str,
+        secret_id: &str,
+    ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
             let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             let Some(primary_region) = record.primary_region.take() else {
-                return Err(ApiError::invalid_request("StopReplicationToReplica can only be called on a replica secret."));
+                return Err(ApiError::invalid_request(
+                    "StopReplicationToReplica can only be called on a replica secret.",
+                ));
             };
             record.last_changed = now;
             changes.save(record);
             let arn = record.arn.clone();
             let primary_arn = replica_arn(&arn, region, &primary_region);
-            if let Some(primary) = state.regions.get_mut(&primary_region).and_then(|r| r.secrets.get_mut(&primary_arn)) {
+            if let Some(primary) = state
+                .regions
+                .get_mut(&primary_region)
+                .and_then(|r| r.secrets.get_mut(&primary_arn))
+            {
                 primary.record.replicas.retain(|rep| rep.region != region);
                 changes.save(&primary.record);
             }
-            Ok(SecretRef { arn: Some(arn), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                ..SecretRef::default()
+            })
         })
         .await
     }
@@ -935,13 +1285,19 @@ impl Service {
         for rr in regions {
             let target = rr.region.clone().unwrap_or_default();
             if target == region {
-                return Err(ApiError::invalid_parameter("Invalid replica region: a secret can't be replicated to its own Region."));
+                return Err(ApiError::invalid_parameter(
+                    "Invalid replica region: a secret can't be replicated to its own Region.",
+                ));
             }
         }
         let name = state.regions[region].secrets[arn].record.name.clone();
         for rr in regions {
             let target = rr.region.clone().unwrap_or_default();
-            let already = state.regions[region].secrets[arn].record.replicas.iter().any(|r| r.region == target);
+            let already = state.regions[region].secrets[arn]
+                .record
+                .replicas
+                .iter()
+                .any(|r| r.region == target);
             if already {
                 continue;
             }
@@ -951,15 +1307,32 @@ impl Service {
                 .and_then(|r| r.names.get(&name).and_then(|a| r.secrets.get(a)))
                 .map(|e| e.record.arn.clone());
             let (status, message) = match conflict {
-                Some(_) if !force => ("Failed", Some(format!("Replication failed: Secret name already exists in Region: {target}."))),
+                Some(_) if !force => (
+                    "Failed",
+                    Some(format!(
+                        "Replication failed: Secret name already exists in Region: {target}."
+                    )),
+                ),
                 Some(existing) => {
                     remove_secret(state, &target, &existing, changes);
                     ("InSync", Some("Replication succeeded".to_owned()))
                 }
                 None => ("InSync", Some("Replication succeeded".to_owned())),
             };
-            let primary = &mut state.regions.get_mut(region).ok_or_else(ApiError::not_found)?.secrets.get_mut(arn).ok_or_else(ApiError::not_found)?.record;
-            primary.replicas.push(Replica { region: target, kms_key_id: rr.kms_key_id.clone(), status: status.into(), status_message: message });
+            let primary = &mut state
+                .regions
+                .get_mut(region)
+                .ok_or_else(ApiError::not_found)?
+                .secrets
+                .get_mut(arn)
+                .ok_or_else(ApiError::not_found)?
+                .record;
+            primary.replicas.push(Replica {
+                region: target,
+                kms_key_id: rr.kms_key_id.clone(),
+                status: status.into(),
+                status_message: message,
+            });
             changes.save(primary);
         }
         self.sync_replicas(state, region, arn, changes)
@@ -967,9 +1340,27 @@ impl Service {
 
     /// Makes every in-sync replica of `arn` a copy of it (values re-sealed under the
     /// replica's own binding).
-    fn sync_replicas(&self, state: &mut State, region: &str, arn: &str, changes: &mut Changes) -> Result<(), ApiError> {
-        let Some(primary) = state.regions.get(region).and_then(|r| r.secrets.get(arn)).cloned() else { return Ok(()) };
-        for replica in primary.record.replicas.iter().filter(|r| r.status == "InSync") {
+    fn sync_replicas(
+        &self,
+        state: &mut State,
+        region: &str,
+        arn: &str,
+        changes: &mut Changes,
+    ) -> Result<(), ApiError> {
+        let Some(primary) = state
+            .regions
+            .get(region)
+            .and_then(|r| r.secrets.get(arn))
+            .cloned()
+        else {
+            return Ok(());
+        };
+        for replica in primary
+            .record
+            .replicas
+            .iter()
+            .filter(|r| r.status == "InSync")
+        {
             let target_arn = replica_arn(arn, region, &replica.region);
             let mut record = primary.record.clone();
             record.arn = target_arn.clone();
@@ -982,7 +1373,10 @@ impl Service {
             let previous = r.secrets.remove(&target_arn);
             let mut values = HashMap::new();
             for (version, sealed) in &primary.values {
-                let reuse = previous.as_ref().and_then(|p| p.values.get(version)).cloned();
+                let reuse = previous
+                    .as_ref()
+                    .and_then(|p| p.values.get(version))
+                    .cloned();
                 let resealed = match reuse {
                     Some(s) => s,
                     None => {
@@ -995,7 +1389,11 @@ impl Service {
                 values.insert(version.clone(), resealed);
             }
             if let Some(prev) = &previous {
-                for version in prev.values.keys().filter(|v| !primary.values.contains_key(*v)) {
+                for version in prev
+                    .values
+                    .keys()
+                    .filter(|v| !primary.values.contains_key(*v))
+                {
                     changes.drop_value(&target_arn, version);
                 }
             }
@@ -1010,14 +1408,24 @@ impl Service {
 fn same_payload(a: &SecretPayload, b: &SecretPayload) -> bool {
     use subtle::ConstantTimeEq as _;
     match (a, b) {
-        (SecretPayload::Text(x), SecretPayload::Text(y)) => x.expose_secret().as_bytes().ct_eq(y.expose_secret().as_bytes()).into(),
-        (SecretPayload::Binary(x), SecretPayload::Binary(y)) => x.expose_secret().ct_eq(y.expose_secret()).into(),
+        (SecretPayload::Text(x), SecretPayload::Text(y)) => x
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(y.expose_secret().as_bytes())
+            .into(),
+        (SecretPayload::Binary(x), SecretPayload::Binary(y)) => {
+            x.expose_secret().ct_eq(y.expose_secret()).into()
+        }
         _ => false,
     }
 }
 
 fn replica_arn(arn: &str, from: &str, to: &str) -> String {
-    arn.replacen(&format!(":secretsmanager:{from}:"), &format!(":secretsmanager:{to}:"), 1)
+    arn.replacen(
+        &format!(":secretsmanager:{from}:"),
+        &format!(":secretsmanager:{to}:"),
+        1,
+    )
 }
 
 fn remove_secret(state: &mut State, region: &str, arn: &str, changes: &mut Changes) {
@@ -1040,7 +1448,9 @@ fn validate_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
     for tag in tags {
         let key = tag.key.unwrap_or_default();
         if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::invalid_parameter("Invalid tag key: the aws: prefix is reserved for AWS use."));
+            return Err(ApiError::invalid_parameter(
+                "Invalid tag key: the aws: prefix is reserved for AWS use.",
+            ));
         }
         let value = tag.value.unwrap_or_default();
         match out.iter_mut().find(|(k, _)| *k == key) {
@@ -1049,20 +1459,33 @@ fn validate_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
         }
     }
     if out.len() > 50 {
-        return Err(ApiError::invalid_request("The number of tags on a secret can't exceed 50."));
+        return Err(ApiError::invalid_request(
+            "The number of tags on a secret can't exceed 50.",
+        ));
     }
     Ok(out)
 }
 
-fn select_version<'a>(versions: &'a Versions, id: Option<&str>, stage: Option<&str>) -> Result<&'a VersionMeta, ApiError> {
+fn select_version<'a>(
+    versions: &'a Versions,
+    id: Option<&str>,
+    stage: Option<&str>,
+) -> Result<&'a VersionMeta, ApiError> {
     match (id, stage) {
         (Some(id), stage) => {
             let v = versions.get(id).ok_or_else(|| {
-                ApiError::new(ErrorCode::ResourceNotFound, format!("Secrets Manager can't find the specified secret value for VersionId: {id}"))
+                ApiError::new(
+                    ErrorCode::ResourceNotFound,
+                    format!(
+                        "Secrets Manager can't find the specified secret value for VersionId: {id}"
+                    ),
+                )
             })?;
             if let Some(stage) = stage {
                 if !v.stages.contains(stage) {
-                    return Err(ApiError::invalid_request("You provided a VersionStage that is not associated to the provided VersionId."));
+                    return Err(ApiError::invalid_request(
+                        "You provided a VersionStage that is not associated to the provided VersionId.",
+                    ));
                 }
             }
             Ok(v)
@@ -1077,21 +1500,39 @@ fn select_version<'a>(versions: &'a Versions, id: Option<&str>, stage: Option<&s
 }
 
 /// Finds a secret by name, full ARN or partial ARN (the ARN without its random suffix).
-fn lookup<'a>(state: &'a State, region: &str, account: &str, secret_id: &str) -> Result<&'a Entry, ApiError> {
+fn lookup<'a>(
+    state: &'a State,
+    region: &str,
+    account: &str,
+    secret_id: &str,
+) -> Result<&'a Entry, ApiError> {
     let r = state.regions.get(region).ok_or_else(ApiError::not_found)?;
     let arn = resolve(r, region, account, secret_id).ok_or_else(ApiError::not_found)?;
     r.secrets.get(&arn).ok_or_else(ApiError::not_found)
 }
 
-fn lookup_mut<'a>(state: &'a mut State, region: &str, account: &str, secret_id: &str) -> Result<&'a mut Entry, ApiError> {
-    let r = state.regions.get_mut(region).ok_or_else(ApiError::not_found)?;
+fn lookup_mut<'a>(
+    state: &'a mut State,
+    region: &str,
+    account: &str,
+    secret_id: &str,
+) -> Result<&'a mut Entry, ApiError> {
+    let r = state
+        .regions
+        .get_mut(region)
+        .ok_or_else(ApiError::not_found)?;
     let arn = resolve(r, region, account, secret_id).ok_or_else(ApiError::not_found)?;
     r.secrets.get_mut(&arn).ok_or_else(ApiError::not_found)
 }
 
 /// A secret that may be changed: it exists, is not scheduled for deletion and is not a
 /// replica.
-fn writable<'a>(state: &'a mut State, region: &str, account: &str, secret_id: &str) -> Result<&'a mut Entry, ApiError> {
+fn writable<'a>(
+    state: &'a mut State,
+    region: &str,
+    account: &str,
+    secret_id: &str,
+) -> Result<&'a mut Entry, ApiError> {
     let entry = lookup_mut(state, region, account, secret_id)?;
     if entry.record.is_deleted() {
         return Err(ApiError::invalid_request(DELETED_MESSAGE));
@@ -1119,7 +1560,11 @@ fn replication_status(record: &SecretRecord) -> Vec<ReplicationStatus> {
         .iter()
         .map(|r| ReplicationStatus {
             region: r.region.clone(),
-            kms_key_id: Some(r.kms_key_id.clone().unwrap_or_else(|| "alias/aws/secretsmanager".to_owned())),
+            kms_key_id: Some(
+                r.kms_key_id
+                    .clone()
+                    .unwrap_or_else(|| "alias/aws/secretsmanager".to_owned()),
+            ),
             status: r.status.clone(),
             status_message: r.status_message.clone(),
             last_accessed_date: None,
@@ -1128,8 +1573,13 @@ fn replication_status(record: &SecretRecord) -> Vec<ReplicationStatus> {
 }
 
 fn describe(record: &SecretRecord) -> SecretDescription {
-    let versions: BTreeMap<String, Vec<String>> =
-        record.versions.0.iter().filter(|v| !v.is_deprecated()).map(|v| (v.id.clone(), v.stages.iter().cloned().collect())).collect();
+    let versions: BTreeMap<String, Vec<String>> = record
+        .versions
+        .0
+        .iter()
+        .filter(|v| !v.is_deprecated())
+        .map(|v| (v.id.clone(), v.stages.iter().cloned().collect()))
+        .collect();
     let rotation = &record.rotation;
     let rotation_configured = rotation.enabled || rotation.lambda_arn.is_some();
     SecretDescription {
@@ -1146,11 +1596,21 @@ fn describe(record: &SecretRecord) -> SecretDescription {
         last_accessed_date: record.last_accessed,
         deleted_date: record.deleted,
         next_rotation_date: rotation.next_rotation.filter(|_| rotation.enabled),
-        tags: record.tags.as_ref().map(|t| t.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        tags: record.tags.as_ref().map(|t| {
+            t.iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k.clone()),
+                    value: Some(v.clone()),
+                })
+                .collect()
+        }),
         secret_versions_to_stages: (!versions.is_empty()).then_some(versions),
         owning_service: record.owning_service.clone(),
         created_date: record.created,
-        primary_region: record.primary_region.clone().or_else(|| (!record.replicas.is_empty()).then(|| record.region.clone())),
+        primary_region: record
+            .primary_region
+            .clone()
+            .or_else(|| (!record.replicas.is_empty()).then(|| record.region.clone())),
         replication_status: (!record.replicas.is_empty()).then(|| replication_status(record)),
         ..SecretDescription::default()
     }

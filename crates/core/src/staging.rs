@@ -52,7 +52,11 @@ impl Versions {
     /// Adds a new version carrying `stages`, moving each label from wherever it was.
     /// The first version of a secret (or one added while no version is current) always
     /// becomes `AWSCURRENT`.
-    pub fn add(&mut self, mut version: VersionMeta, stages: &BTreeSet<String>) -> Result<(), ApiError> {
+    pub fn add(
+        &mut self,
+        mut version: VersionMeta,
+        stages: &BTreeSet<String>,
+    ) -> Result<(), ApiError> {
         let mut stages = stages.clone();
         if self.with_stage(CURRENT).is_none() {
             stages.insert(CURRENT.to_owned());
@@ -91,7 +95,12 @@ impl Versions {
     }
 
     /// UpdateSecretVersionStage.
-    pub fn update_stage(&mut self, stage: &str, remove_from: Option<&str>, move_to: Option<&str>) -> Result<(), ApiError> {
+    pub fn update_stage(
+        &mut self,
+        stage: &str,
+        remove_from: Option<&str>,
+        move_to: Option<&str>,
+    ) -> Result<(), ApiError> {
         let holder = self.index_with_stage(stage);
         if let Some(id) = remove_from {
             let Some(idx) = self.0.iter().position(|v| v.id == id) else {
@@ -120,7 +129,9 @@ impl Versions {
                         )));
                     }
                 }
-                if !self.0[to].stages.contains(stage) && self.0[to].stages.len() >= MAX_LABELS_PER_VERSION {
+                if !self.0[to].stages.contains(stage)
+                    && self.0[to].stages.len() >= MAX_LABELS_PER_VERSION
+                {
                     return Err(limit_exceeded());
                 }
                 self.attach(stage, to);
@@ -128,7 +139,8 @@ impl Versions {
             None => {
                 let Some(h) = holder.filter(|_| remove_from.is_some()) else {
                     return Err(ApiError::invalid_parameter(
-                        "You must specify either MoveToVersionId or RemoveFromVersionId, or both.".to_owned(),
+                        "You must specify either MoveToVersionId or RemoveFromVersionId, or both."
+                            .to_owned(),
                     ));
                 };
                 if stage == CURRENT {
@@ -148,7 +160,13 @@ impl Versions {
     pub fn prune(&mut self, now: f64) -> Vec<String> {
         let mut removed = Vec::new();
         while self.0.len() > MAX_VERSIONS {
-            let Some(idx) = self.0.iter().position(|v| v.is_deprecated() && now - v.created >= 86_400.0) else { break };
+            let Some(idx) = self
+                .0
+                .iter()
+                .position(|v| v.is_deprecated() && now - v.created >= 86_400.0)
+            else {
+                break;
+            };
             removed.push(self.0.remove(idx).id);
         }
         removed
@@ -158,7 +176,9 @@ impl Versions {
 fn limit_exceeded() -> ApiError {
     ApiError::new(
         ErrorCode::LimitExceeded,
-        format!("A version can have at most {MAX_LABELS_PER_VERSION} staging labels attached to it."),
+        format!(
+            "A version can have at most {MAX_LABELS_PER_VERSION} staging labels attached to it."
+        ),
     )
 }
 
@@ -167,7 +187,13 @@ mod tests {
     use super::*;
 
     fn version(id: &str) -> VersionMeta {
-        VersionMeta { id: id.into(), stages: BTreeSet::new(), created: 0.0, last_accessed: None, kms_key_id: "k".into() }
+        VersionMeta {
+            id: id.into(),
+            stages: BTreeSet::new(),
+            created: 0.0,
+            last_accessed: None,
+            kms_key_id: "k".into(),
+        }
     }
 
     fn stages(list: &[&str]) -> BTreeSet<String> {
@@ -175,7 +201,9 @@ mod tests {
     }
 
     fn labels(v: &Versions, id: &str) -> Vec<String> {
-        v.get(id).map(|v| v.stages.iter().cloned().collect()).unwrap_or_default()
+        v.get(id)
+            .map(|v| v.stages.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -204,7 +232,9 @@ mod tests {
         let mut v = Versions::default();
         v.add(version("1"), &stages(&[CURRENT])).expect("add");
         v.add(version("2"), &stages(&[PENDING])).expect("add");
-        let err = v.update_stage(CURRENT, None, Some("2")).expect_err("must name holder");
+        let err = v
+            .update_stage(CURRENT, None, Some("2"))
+            .expect_err("must name holder");
         assert_eq!(err.code, ErrorCode::InvalidParameter);
         v.update_stage(CURRENT, Some("1"), Some("2")).expect("move");
         assert_eq!(labels(&v, "1"), vec![PREVIOUS]);
@@ -219,6 +249,9 @@ mod tests {
         let mut v = Versions::default();
         let many: Vec<String> = (0..21).map(|i| format!("l{i}")).collect();
         let many: BTreeSet<String> = many.into_iter().collect();
-        assert_eq!(v.add(version("1"), &many).expect_err("limit").code, ErrorCode::LimitExceeded);
+        assert_eq!(
+            v.add(version("1"), &many).expect_err("limit").code,
+            ErrorCode::LimitExceeded
+        );
     }
 }

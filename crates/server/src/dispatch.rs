@@ -16,38 +16,78 @@ fn json<T: Serialize>(value: &T) -> Result<Body, ApiError> {
 const EMPTY: &[u8] = b"{}";
 
 /// Runs `request` in `region`.
-pub(crate) async fn dispatch(service: &Service, region: &str, request: Request) -> Result<Body, ApiError> {
+pub(crate) async fn dispatch(
+    service: &Service,
+    region: &str,
+    request: Request,
+) -> Result<Body, ApiError> {
     match request {
         Request::CreateSecret(r) => json(&service.create_secret(region, r).await?),
         Request::GetSecretValue(r) => json(&service.get_secret_value(region, &r)?.to_wire()),
         Request::BatchGetSecretValue(r) => {
             let out = service.batch_get_secret_value(region, &r)?;
             json(&BatchGetSecretValueResponse {
-                secret_values: out.values.iter().map(s9_core::SecretValue::to_wire).collect(),
+                secret_values: out
+                    .values
+                    .iter()
+                    .map(s9_core::SecretValue::to_wire)
+                    .collect(),
                 errors: out.errors,
                 next_token: out.next_token,
             })
         }
         Request::PutSecretValue(r) => json(&service.put_secret_value(region, r).await?),
         Request::UpdateSecret(r) => json(&service.update_secret(region, r).await?),
-        Request::UpdateSecretVersionStage(r) => json(&service.update_secret_version_stage(region, r).await?),
-        Request::DescribeSecret(r) => json(&service.describe_secret(region, &secret_id(r.secret_id))?),
+        Request::UpdateSecretVersionStage(r) => {
+            json(&service.update_secret_version_stage(region, r).await?)
+        }
+        Request::DescribeSecret(r) => {
+            json(&service.describe_secret(region, &secret_id(r.secret_id))?)
+        }
         Request::ListSecrets(r) => json(&service.list_secrets(region, &r)?),
         Request::ListSecretVersionIds(r) => json(&service.list_secret_version_ids(region, &r)?),
         Request::DeleteSecret(r) => json(&service.delete_secret(region, r).await?),
-        Request::RestoreSecret(r) => json(&service.restore_secret(region, &secret_id(r.secret_id)).await?),
-        Request::TagResource(r) => service.tag_resource(region, r).await.map(|()| EMPTY.to_vec()),
-        Request::UntagResource(r) => service.untag_resource(region, r).await.map(|()| EMPTY.to_vec()),
+        Request::RestoreSecret(r) => json(
+            &service
+                .restore_secret(region, &secret_id(r.secret_id))
+                .await?,
+        ),
+        Request::TagResource(r) => service
+            .tag_resource(region, r)
+            .await
+            .map(|()| EMPTY.to_vec()),
+        Request::UntagResource(r) => service
+            .untag_resource(region, r)
+            .await
+            .map(|()| EMPTY.to_vec()),
         Request::GetRandomPassword(r) => json(&service.get_random_password(&r)?),
         Request::PutResourcePolicy(r) => json(&service.put_resource_policy(region, r).await?),
-        Request::GetResourcePolicy(r) => json(&service.get_resource_policy(region, &secret_id(r.secret_id))?),
-        Request::DeleteResourcePolicy(r) => json(&service.delete_resource_policy(region, &secret_id(r.secret_id)).await?),
+        Request::GetResourcePolicy(r) => {
+            json(&service.get_resource_policy(region, &secret_id(r.secret_id))?)
+        }
+        Request::DeleteResourcePolicy(r) => json(
+            &service
+                .delete_resource_policy(region, &secret_id(r.secret_id))
+                .await?,
+        ),
         Request::ValidateResourcePolicy(r) => json(&service.validate_resource_policy(region, &r)?),
         Request::RotateSecret(r) => json(&service.rotate_secret(region, r).await?),
-        Request::CancelRotateSecret(r) => json(&service.cancel_rotate_secret(region, &secret_id(r.secret_id)).await?),
-        Request::ReplicateSecretToRegions(r) => json(&service.replicate_secret_to_regions(region, r).await?),
-        Request::RemoveRegionsFromReplication(r) => json(&service.remove_regions_from_replication(region, r).await?),
-        Request::StopReplicationToReplica(r) => json(&service.stop_replication_to_replica(region, &secret_id(r.secret_id)).await?),
+        Request::CancelRotateSecret(r) => json(
+            &service
+                .cancel_rotate_secret(region, &secret_id(r.secret_id))
+                .await?,
+        ),
+        Request::ReplicateSecretToRegions(r) => {
+            json(&service.replicate_secret_to_regions(region, r).await?)
+        }
+        Request::RemoveRegionsFromReplication(r) => {
+            json(&service.remove_regions_from_replication(region, r).await?)
+        }
+        Request::StopReplicationToReplica(r) => json(
+            &service
+                .stop_replication_to_replica(region, &secret_id(r.secret_id))
+                .await?,
+        ),
     }
 }
 

@@ -18,19 +18,42 @@ use crate::dispatch::dispatch;
 /// The service name SigV4 credential scopes must carry.
 const SIGNING_SERVICE: &str = "secretsmanager";
 
-pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let body = match tokio::time::timeout(state.limits.request_timeout, Limited::new(body, state.limits.max_body_bytes).collect()).await {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match tokio::time::timeout(
+        state.limits.request_timeout,
+        Limited::new(body, state.limits.max_body_bytes).collect(),
+    )
+    .await
+    {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
             ErrorCode::RequestEntityTooLarge,
-            format!("The request body exceeds the limit of {} bytes.", state.limits.max_body_bytes),
+            format!(
+                "The request body exceeds the limit of {} bytes.",
+                state.limits.max_body_bytes
+            ),
         )),
-        Ok(Err(_)) => Err(ApiError::new(ErrorCode::Serialization, "The request body could not be read.")),
-        Err(_) => Err(ApiError::new(ErrorCode::RequestTimeout, "The request body was not received in time.")),
+        Ok(Err(_)) => Err(ApiError::new(
+            ErrorCode::Serialization,
+            "The request body could not be read.",
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "The request body was not received in time.",
+        )),
     };
     let outcome = match body {
         Ok(body) => process(&state, &parts, &body).await,
@@ -42,7 +65,8 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: S
             (StatusCode::OK, body, None)
         }
         Err(e) => {
-            let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status =
+                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
             if status.is_server_error() {
                 tracing::error!(request_id, target, code = e.code.as_str(), %peer, "request failed");
             } else {
@@ -54,7 +78,10 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: S
     let mut response = Response::new(Full::new(Bytes::from(payload)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(s9_wire::CONTENT_TYPE));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(s9_wire::CONTENT_TYPE),
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-amzn-requestid", v);
     }
@@ -65,18 +92,39 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: S
 }
 
 /// Authenticates, decodes and runs one request.
-async fn process(state: &AppState, parts: &http::request::Parts, body: &Bytes) -> Result<(Operation, String, Vec<u8>), ApiError> {
-    let request = RequestParts { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body };
-    let verified = state.verifier.verify(request, state.service.now(), &state.principals).map_err(sigv4_error)?;
+async fn process(
+    state: &AppState,
+    parts: &http::request::Parts,
+    body: &Bytes,
+) -> Result<(Operation, String, Vec<u8>), ApiError> {
+    let request = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body,
+    };
+    let verified = state
+        .verifier
+        .verify(request, state.service.now(), &state.principals)
+        .map_err(sigv4_error)?;
     if verified.service != SIGNING_SERVICE {
         return Err(ApiError::new(
             ErrorCode::InvalidSignature,
             format!("Credential should be scoped to correct service: '{SIGNING_SERVICE}'. "),
         ));
     }
-    let principal = state.principals.get(&verified.access_key_id).map(|p| p.arn.clone()).unwrap_or_default();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let op = Operation::from_target(target).ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
+    let principal = state
+        .principals
+        .get(&verified.access_key_id)
+        .map(|p| p.arn.clone())
+        .unwrap_or_default();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let op = Operation::from_target(target)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
     let decoded = s9_wire::Request::decode(op, body)?;
     let out = dispatch(&state.service, &verified.region, decoded).await?;
     Ok((op, principal, out))

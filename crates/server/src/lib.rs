@@ -66,7 +66,10 @@ pub struct ServerConfig {
 #[non_exhaustive]
 pub enum StartError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("master key: {0}")]
     MasterKey(#[from] s9_store::CryptoError),
     #[error("store: {0}")]
@@ -76,7 +79,10 @@ pub enum StartError {
     #[error("credentials: {0}")]
     Credentials(#[from] principals::CredentialsError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("account id must be 12 digits, not {0:?}")]
     AccountId(String),
 }
@@ -120,20 +126,52 @@ impl Server {
             return Err(StartError::AccountId(config.account_id.clone()));
         }
         let dir = &config.data_dir;
-        create_private_dir(dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
+        create_private_dir(dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
         let (principals, generated) = match &config.credentials {
-            Some(path) => (Principals::from_credentials_file(path, &config.account_id)?, None),
+            Some(path) => (
+                Principals::from_credentials_file(path, &config.account_id)?,
+                None,
+            ),
             None => {
                 let path = dir.join("credentials");
-                let generated = if path.exists() { None } else { Some(principals::generate_credentials_file(&path)?) };
-                (Principals::from_credentials_file(&path, &config.account_id)?, generated)
+                let generated = if path.exists() {
+                    None
+                } else {
+                    Some(principals::generate_credentials_file(&path)?)
+                };
+                (
+                    Principals::from_credentials_file(&path, &config.account_id)?,
+                    generated,
+                )
             }
         };
-        let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(&dir.join("master.key"))?));
+        let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(
+            &dir.join("master.key"),
+        )?));
         let store = Store::open(&dir.join("secrets.redb"))?;
-        let service = Arc::new(Service::load(config.account_id.clone(), clock, envelope, store)?);
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        Ok(Self { service, principals, listener, config, generated })
+        let service = Arc::new(Service::load(
+            config.account_id.clone(),
+            clock,
+            envelope,
+            store,
+        )?);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Self {
+            service,
+            principals,
+            listener,
+            config,
+            generated,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -162,10 +200,15 @@ impl Server {
             verifier: Verifier::default(),
             limits: self.config.limits.clone(),
         });
-        let purge = tokio::spawn(purge_loop(Arc::clone(&self.service), self.config.purge_interval));
+        let purge = tokio::spawn(purge_loop(
+            Arc::clone(&self.service),
+            self.config.purge_interval,
+        ));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(self.config.limits.header_timeout).keep_alive(true);
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.config.limits.header_timeout)
+            .keep_alive(true);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -194,7 +237,10 @@ impl Server {
         tracing::info!("shutting down: no new connections; finishing open requests");
         drop(self.listener);
         purge.abort();
-        if tokio::time::timeout(self.config.limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(self.config.limits.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("grace period over; closing remaining connections");
         }
     }

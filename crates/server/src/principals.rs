@@ -23,7 +23,10 @@ pub struct Principal {
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Principal").field("arn", &self.arn).field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("Principal")
+            .field("arn", &self.arn)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,11 +41,22 @@ pub struct Principals {
 #[non_exhaustive]
 pub enum CredentialsError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {reason}")]
-    Parse { path: PathBuf, line: usize, reason: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("{path}: profile [{profile}] {reason}")]
-    Profile { path: PathBuf, profile: String, reason: String },
+    Profile {
+        path: PathBuf,
+        profile: String,
+        reason: String,
+    },
     #[error("{path}: no profile holds a key pair")]
     Empty { path: PathBuf },
 }
@@ -50,12 +64,25 @@ pub enum CredentialsError {
 impl Principals {
     /// Reads every `[profile]` with `aws_access_key_id` and `aws_secret_access_key`.
     pub fn from_credentials_file(path: &Path, account_id: &str) -> Result<Self, CredentialsError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| CredentialsError::Io { path: path.to_owned(), source })?);
-        let ini = ini::Ini::load_from_str(&text).map_err(|e| CredentialsError::Parse { path: path.to_owned(), line: e.line, reason: e.msg.to_string() })?;
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+            CredentialsError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        })?);
+        let ini = ini::Ini::load_from_str(&text).map_err(|e| CredentialsError::Parse {
+            path: path.to_owned(),
+            line: e.line,
+            reason: e.msg.to_string(),
+        })?;
         let mut by_key = HashMap::new();
         for (section, props) in ini.iter() {
             let Some(profile) = section else { continue };
-            let profile = profile.strip_prefix("profile ").unwrap_or(profile).trim().to_owned();
+            let profile = profile
+                .strip_prefix("profile ")
+                .unwrap_or(profile)
+                .trim()
+                .to_owned();
             let id = props.get("aws_access_key_id");
             let secret = props.get("aws_secret_access_key");
             let (id, secret) = match (id, secret) {
@@ -70,7 +97,11 @@ impl Principals {
                 }
             };
             if id.is_empty() || secret.is_empty() {
-                return Err(CredentialsError::Profile { path: path.to_owned(), profile, reason: "has an empty key".into() });
+                return Err(CredentialsError::Profile {
+                    path: path.to_owned(),
+                    profile,
+                    reason: "has an empty key".into(),
+                });
             }
             let principal = Principal {
                 arn: format!("arn:aws:iam::{account_id}:user/{profile}"),
@@ -79,11 +110,17 @@ impl Principals {
                 secret_key: SecretKey::new(secret),
             };
             if by_key.insert(id.to_owned(), principal).is_some() {
-                return Err(CredentialsError::Profile { path: path.to_owned(), profile, reason: format!("repeats access key {id}") });
+                return Err(CredentialsError::Profile {
+                    path: path.to_owned(),
+                    profile,
+                    reason: format!("repeats access key {id}"),
+                });
             }
         }
         if by_key.is_empty() {
-            return Err(CredentialsError::Empty { path: path.to_owned() });
+            return Err(CredentialsError::Empty {
+                path: path.to_owned(),
+            });
         }
         Ok(Self { by_key })
     }
@@ -114,11 +151,16 @@ pub struct GeneratedCredentials {
     pub access_key_id: String,
 }
 
-fn random_string(rng: &SystemRandom, alphabet: &[u8], len: usize) -> Result<Zeroizing<String>, std::io::Error> {
+fn random_string(
+    rng: &SystemRandom,
+    alphabet: &[u8],
+    len: usize,
+) -> Result<Zeroizing<String>, std::io::Error> {
     let mut out = Zeroizing::new(String::with_capacity(len));
     while out.len() < len {
         let mut b = [0u8; 1];
-        rng.fill(&mut b).map_err(|_| std::io::Error::other("no randomness"))?;
+        rng.fill(&mut b)
+            .map_err(|_| std::io::Error::other("no randomness"))?;
         // Rejection sampling keeps the choice uniform.
         let limit = 256 - (256 % alphabet.len());
         if usize::from(b[0]) < limit {
@@ -130,16 +172,32 @@ fn random_string(rng: &SystemRandom, alphabet: &[u8], len: usize) -> Result<Zero
 
 /// Creates `path` holding a new `[default]` administrator key pair. Fails if it exists.
 pub fn generate_credentials_file(path: &Path) -> Result<GeneratedCredentials, CredentialsError> {
-    let io = |source| CredentialsError::Io { path: path.to_owned(), source };
+    let io = |source| CredentialsError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let rng = SystemRandom::new();
-    let id = format!("AKIA{}", random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16).map_err(io)?.as_str());
-    let secret = random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40).map_err(io)?;
+    let id = format!(
+        "AKIA{}",
+        random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+            .map_err(io)?
+            .as_str()
+    );
+    let secret = random_string(
+        &rng,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        40,
+    )
+    .map_err(io)?;
     let text = Zeroizing::new(format!(
         "# Administrator credentials for this Signal9 Secrets server. Keep this file private.\n[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
         secret.as_str()
     ));
     s9_store::write_private_file(path, text.as_bytes()).map_err(io)?;
-    Ok(GeneratedCredentials { path: path.to_owned(), access_key_id: id })
+    Ok(GeneratedCredentials {
+        path: path.to_owned(),
+        access_key_id: id,
+    })
 }
 
 #[cfg(test)]
@@ -151,11 +209,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("credentials");
         let generated = generate_credentials_file(&path).expect("generate");
-        assert!(generate_credentials_file(&path).is_err(), "never overwrites");
+        assert!(
+            generate_credentials_file(&path).is_err(),
+            "never overwrites"
+        );
         let principals = Principals::from_credentials_file(&path, "123456789012").expect("load");
         let p = principals.get(&generated.access_key_id).expect("principal");
         assert_eq!(p.arn, "arn:aws:iam::123456789012:user/default");
-        let secret = principals.secret_key(&generated.access_key_id).expect("secret");
+        let secret = principals
+            .secret_key(&generated.access_key_id)
+            .expect("secret");
         assert_eq!(secret.expose_secret().len(), 40);
         assert!(!format!("{p:?}{principals:?}").contains(secret.expose_secret()));
     }
@@ -168,6 +231,9 @@ mod tests {
         let err = Principals::from_credentials_file(&path, "1").expect_err("incomplete");
         assert!(err.to_string().contains("[a]"), "{err}");
         std::fs::write(&path, "[a]\n").expect("write");
-        assert!(matches!(Principals::from_credentials_file(&path, "1"), Err(CredentialsError::Empty { .. })));
+        assert!(matches!(
+            Principals::from_credentials_file(&path, "1"),
+            Err(CredentialsError::Empty { .. })
+        ));
     }
 }

@@ -6,7 +6,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use crate::RequestParts;
 
 /// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
-const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 const PATH_ENCODE: &AsciiSet = &URI_ENCODE.remove(b'/');
 
 /// How the request path enters the canonical request.
@@ -27,7 +31,11 @@ pub fn canonical_request(
     presigned: bool,
 ) -> String {
     let raw_path = req.uri.path();
-    let path = if normalize { normalize_path(raw_path) } else { raw_path.to_owned() };
+    let path = if normalize {
+        normalize_path(raw_path)
+    } else {
+        raw_path.to_owned()
+    };
     let path = match encoding {
         UriEncoding::Double => utf8_percent_encode(&path, PATH_ENCODE).to_string(),
         UriEncoding::Single => {
@@ -81,10 +89,19 @@ fn canonical_query(query: &str, presigned: bool) -> String {
     let mut pairs: Vec<(String, String)> = query_pairs(query)
         .into_iter()
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
-        .map(|(k, v)| (utf8_percent_encode(&k, URI_ENCODE).to_string(), utf8_percent_encode(&v, URI_ENCODE).to_string()))
+        .map(|(k, v)| {
+            (
+                utf8_percent_encode(&k, URI_ENCODE).to_string(),
+                utf8_percent_encode(&v, URI_ENCODE).to_string(),
+            )
+        })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Removes `.` and `..` segments and empty segments, keeping a trailing slash.
@@ -123,7 +140,10 @@ mod tests {
 
     #[test]
     fn query_is_sorted_and_reencoded() {
-        assert_eq!(canonical_query("b=2&a=1&%E1%88%B4=x", false), "%E1%88%B4=x&a=1&b=2");
+        assert_eq!(
+            canonical_query("b=2&a=1&%E1%88%B4=x", false),
+            "%E1%88%B4=x&a=1&b=2"
+        );
         assert_eq!(canonical_query("X-Amz-Signature=abc&a=1", true), "a=1");
     }
 }

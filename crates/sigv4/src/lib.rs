@@ -17,7 +17,10 @@ use std::fmt;
 
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, Method, Uri};
-use time::{Duration, OffsetDateTime, PrimitiveDateTime, format_description::FormatItem, macros::format_description};
+use time::{
+    Duration, OffsetDateTime, PrimitiveDateTime, format_description::FormatItem,
+    macros::format_description,
+};
 
 pub use canonical::{UriEncoding, canonical_request};
 pub use key::SecretKey;
@@ -25,7 +28,8 @@ pub use key::SecretKey;
 /// The only algorithm SigV4 defines.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
+const AMZ_DATE: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
 const SCOPE_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]");
 
 /// A request as the verifier sees it: borrowed from the HTTP layer.
@@ -68,10 +72,24 @@ pub enum SigV4Error {
     )]
     SignatureMismatch,
     /// The request's date is too far in the past or the future.
-    #[error("Signature expired: {request_time} is now earlier than {earliest} ({now} - {skew_minutes} min.)")]
-    Expired { request_time: String, earliest: String, now: String, skew_minutes: i64 },
-    #[error("Signature not yet current: {request_time} is still later than {latest} ({now} + {skew_minutes} min.)")]
-    NotYetCurrent { request_time: String, latest: String, now: String, skew_minutes: i64 },
+    #[error(
+        "Signature expired: {request_time} is now earlier than {earliest} ({now} - {skew_minutes} min.)"
+    )]
+    Expired {
+        request_time: String,
+        earliest: String,
+        now: String,
+        skew_minutes: i64,
+    },
+    #[error(
+        "Signature not yet current: {request_time} is still later than {latest} ({now} + {skew_minutes} min.)"
+    )]
+    NotYetCurrent {
+        request_time: String,
+        latest: String,
+        now: String,
+        skew_minutes: i64,
+    },
     /// A presigned URL past its `X-Amz-Expires`.
     #[error("Request has expired")]
     PresignExpired,
@@ -103,7 +121,11 @@ pub struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self { max_skew: Duration::minutes(15), uri_encoding: UriEncoding::Double, normalize_path: true }
+        Self {
+            max_skew: Duration::minutes(15),
+            uri_encoding: UriEncoding::Double,
+            normalize_path: true,
+        }
     }
 }
 
@@ -123,10 +145,20 @@ struct AuthParams {
 
 impl Verifier {
     /// Checks the request's signature at time `now`, with keys from `keys`.
-    pub fn verify(&self, req: RequestParts<'_>, now: OffsetDateTime, keys: &dyn KeyLookup) -> Result<Verified, SigV4Error> {
+    pub fn verify(
+        &self,
+        req: RequestParts<'_>,
+        now: OffsetDateTime,
+        keys: &dyn KeyLookup,
+    ) -> Result<Verified, SigV4Error> {
         let params = auth_params(&req)?;
         let request_time = PrimitiveDateTime::parse(&params.amz_date, AMZ_DATE)
-            .map_err(|_| SigV4Error::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{}'.", params.amz_date)))?
+            .map_err(|_| {
+                SigV4Error::Incomplete(format!(
+                    "Date must be in ISO-8601 'basic format'. Got '{}'.",
+                    params.amz_date
+                ))
+            })?
             .assume_utc();
         if !params.amz_date.starts_with(&params.scope_date) {
             return Err(SigV4Error::Incomplete(format!(
@@ -139,7 +171,9 @@ impl Verifier {
         if params.presigned {
             let expires = params.expires.unwrap_or(0);
             if !(1..=604_800).contains(&expires) {
-                return Err(SigV4Error::Incomplete("X-Amz-Expires must be between 1 and 604800 seconds.".into()));
+                return Err(SigV4Error::Incomplete(
+                    "X-Amz-Expires must be between 1 and 604800 seconds.".into(),
+                ));
             }
             if now > request_time + Duration::seconds(expires) {
                 return Err(SigV4Error::PresignExpired);
@@ -150,21 +184,49 @@ impl Verifier {
         let Some(secret) = keys.secret_key(&params.access_key_id) else {
             return Err(SigV4Error::UnknownAccessKey);
         };
-        let canonical = canonical_request(&req, &params.signed_headers, self.uri_encoding, self.normalize_path, params.presigned);
-        let scope = format!("{}/{}/{}/aws4_request", params.scope_date, params.region, params.service);
+        let canonical = canonical_request(
+            &req,
+            &params.signed_headers,
+            self.uri_encoding,
+            self.normalize_path,
+            params.presigned,
+        );
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            params.scope_date, params.region, params.service
+        );
         let string_to_sign = string_to_sign(&params.amz_date, &scope, &canonical);
-        let expected = signature(&secret, &params.scope_date, &params.region, &params.service, &string_to_sign);
+        let expected = signature(
+            &secret,
+            &params.scope_date,
+            &params.region,
+            &params.service,
+            &string_to_sign,
+        );
         let provided = hex::decode(&params.signature).map_err(|_| SigV4Error::SignatureMismatch)?;
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), provided.as_slice())) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_slice(),
+            provided.as_slice(),
+        )) {
             return Err(SigV4Error::SignatureMismatch);
         }
         let session_token = header_str(req.headers, "x-amz-security-token")
             .map(str::to_owned)
             .or_else(|| query_param(req.uri, "X-Amz-Security-Token"));
-        Ok(Verified { access_key_id: params.access_key_id, region: params.region, service: params.service, session_token })
+        Ok(Verified {
+            access_key_id: params.access_key_id,
+            region: params.region,
+            service: params.service,
+            session_token,
+        })
     }
 
-    fn check_skew(&self, request_time: OffsetDateTime, now: OffsetDateTime, presigned: bool) -> Result<(), SigV4Error> {
+    fn check_skew(
+        &self,
+        request_time: OffsetDateTime,
+        now: OffsetDateTime,
+        presigned: bool,
+    ) -> Result<(), SigV4Error> {
         let fmt = |t: OffsetDateTime| t.format(AMZ_DATE).unwrap_or_default();
         let skew_minutes = self.max_skew.whole_minutes();
         if !presigned && request_time < now - self.max_skew {
@@ -192,15 +254,24 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    canonical::query_pairs(uri.query()?).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    canonical::query_pairs(uri.query()?)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 fn auth_params(req: &RequestParts<'_>) -> Result<AuthParams, SigV4Error> {
     if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| SigV4Error::Incomplete("Authorization header is not valid ASCII.".into()))?;
+        let value = value.to_str().map_err(|_| {
+            SigV4Error::Incomplete("Authorization header is not valid ASCII.".into())
+        })?;
         return header_auth_params(value, req.headers);
     }
-    if req.uri.query().is_some_and(|q| q.contains("X-Amz-Algorithm")) {
+    if req
+        .uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Algorithm"))
+    {
         return query_auth_params(req.uri);
     }
     Err(SigV4Error::MissingAuthentication)
@@ -209,7 +280,9 @@ fn auth_params(req: &RequestParts<'_>) -> Result<AuthParams, SigV4Error> {
 fn header_auth_params(value: &str, headers: &HeaderMap) -> Result<AuthParams, SigV4Error> {
     let Some(rest) = value.strip_prefix(ALGORITHM) else {
         let algorithm = value.split_whitespace().next().unwrap_or_default();
-        return Err(SigV4Error::Incomplete(format!("Unsupported AWS 'algorithm': '{algorithm}'")));
+        return Err(SigV4Error::Incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}'"
+        )));
     };
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
@@ -224,33 +297,61 @@ fn header_auth_params(value: &str, headers: &HeaderMap) -> Result<AuthParams, Si
         }
     }
     let mut missing = Vec::new();
-    for (name, v) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed_headers)] {
+    for (name, v) in [
+        ("Credential", credential),
+        ("Signature", signature),
+        ("SignedHeaders", signed_headers),
+    ] {
         if v.is_none() {
             missing.push(format!("Authorization header requires '{name}' parameter."));
         }
     }
-    let amz_date = header_str(headers, "x-amz-date").map(str::to_owned).or_else(|| header_str(headers, "date").and_then(http_date_to_amz));
+    let amz_date = header_str(headers, "x-amz-date")
+        .map(str::to_owned)
+        .or_else(|| header_str(headers, "date").and_then(http_date_to_amz));
     if amz_date.is_none() {
-        missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into());
+        missing.push(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+                .into(),
+        );
     }
-    let (Some(credential), Some(signed_headers), Some(signature), Some(amz_date)) = (credential, signed_headers, signature, amz_date)
+    let (Some(credential), Some(signed_headers), Some(signature), Some(amz_date)) =
+        (credential, signed_headers, signature, amz_date)
     else {
-        return Err(SigV4Error::Incomplete(format!("{} Authorization={value_kind}", missing.join(" "), value_kind = ALGORITHM)));
+        return Err(SigV4Error::Incomplete(format!(
+            "{} Authorization={value_kind}",
+            missing.join(" "),
+            value_kind = ALGORITHM
+        )));
     };
     build_params(credential, signed_headers, signature, amz_date, None, false)
 }
 
 fn query_auth_params(uri: &Uri) -> Result<AuthParams, SigV4Error> {
     let pairs = canonical::query_pairs(uri.query().unwrap_or_default());
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     if get("X-Amz-Algorithm").as_deref() != Some(ALGORITHM) {
-        return Err(SigV4Error::Incomplete("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into()));
+        return Err(SigV4Error::Incomplete(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into(),
+        ));
     }
     let mut missing = Vec::new();
-    let fields = ["X-Amz-Credential", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Date"];
+    let fields = [
+        "X-Amz-Credential",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Date",
+    ];
     for name in fields {
         if get(name).is_none() {
-            missing.push(format!("AWS query-string parameters must include '{name}'."));
+            missing.push(format!(
+                "AWS query-string parameters must include '{name}'."
+            ));
         }
     }
     if !missing.is_empty() {
@@ -277,14 +378,23 @@ fn build_params(
         )));
     };
     if *terminator != "aws4_request" {
-        return Err(SigV4Error::Incomplete(format!("Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")));
+        return Err(SigV4Error::Incomplete(format!(
+            "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+        )));
     }
     if access_key_id.is_empty() || region.is_empty() || service.is_empty() {
-        return Err(SigV4Error::Incomplete("Credential must name an access key, a region and a service.".into()));
+        return Err(SigV4Error::Incomplete(
+            "Credential must name an access key, a region and a service.".into(),
+        ));
     }
-    let signed_headers: Vec<String> = signed_headers.split(';').map(str::to_ascii_lowercase).collect();
+    let signed_headers: Vec<String> = signed_headers
+        .split(';')
+        .map(str::to_ascii_lowercase)
+        .collect();
     if !signed_headers.iter().any(|h| h == "host") {
-        return Err(SigV4Error::Incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into()));
+        return Err(SigV4Error::Incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
     }
     Ok(AuthParams {
         access_key_id: (*access_key_id).to_owned(),
@@ -301,13 +411,18 @@ fn build_params(
 
 /// `Date: Sun, 30 Aug 2015 12:36:00 GMT` → `20150830T123600Z`.
 fn http_date_to_amz(value: &str) -> Option<String> {
-    let format = format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+    let format = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
     let t = PrimitiveDateTime::parse(value, format).ok()?.assume_utc();
     t.format(AMZ_DATE).ok()
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    let hash = hex::encode(digest::digest(&digest::SHA256, canonical_request.as_bytes()));
+    let hash = hex::encode(digest::digest(
+        &digest::SHA256,
+        canonical_request.as_bytes(),
+    ));
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{hash}")
 }
 
@@ -316,13 +431,21 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> hmac::Tag {
 }
 
 /// The signature over `string_to_sign` with the key derived from `secret` and the scope.
-fn signature(secret: &SecretKey, date: &str, region: &str, service: &str, string_to_sign: &str) -> Vec<u8> {
+fn signature(
+    secret: &SecretKey,
+    date: &str,
+    region: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> Vec<u8> {
     let k_secret = zeroize::Zeroizing::new(format!("AWS4{}", secret.expose_secret()));
     let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
     let k_region = hmac_sha256(k_date.as_ref(), region.as_bytes());
     let k_service = hmac_sha256(k_region.as_ref(), service.as_bytes());
     let k_signing = hmac_sha256(k_service.as_ref(), b"aws4_request");
-    hmac_sha256(k_signing.as_ref(), string_to_sign.as_bytes()).as_ref().to_vec()
+    hmac_sha256(k_signing.as_ref(), string_to_sign.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// Credentials for signing outgoing requests.
@@ -338,7 +461,10 @@ impl fmt::Debug for SigningCredentials {
         f.debug_struct("SigningCredentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_key", &self.secret_key)
-            .field("session_token", &self.session_token.as_ref().map(|_| "** redacted **"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
             .finish()
     }
 }
@@ -357,24 +483,48 @@ pub fn sign(
 ) {
     let amz_date = now.format(AMZ_DATE).unwrap_or_default();
     let scope_date = now.format(SCOPE_DATE).unwrap_or_default();
-    headers.insert("x-amz-date", amz_date.parse().expect("an AMZ date is a valid header value"));
+    headers.insert(
+        "x-amz-date",
+        amz_date
+            .parse()
+            .expect("an AMZ date is a valid header value"),
+    );
     if let Some(token) = &creds.session_token {
         if let Ok(value) = token.parse() {
             headers.insert("x-amz-security-token", value);
         }
     }
-    let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).filter(|k| k != "authorization").collect();
+    let mut signed: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k != "authorization")
+        .collect();
     signed.sort();
     signed.dedup();
-    let req = RequestParts { method, uri, headers, body };
+    let req = RequestParts {
+        method,
+        uri,
+        headers,
+        body,
+    };
     let canonical = canonical_request(&req, &signed, UriEncoding::Double, true, false);
     let scope = format!("{scope_date}/{region}/{service}/aws4_request");
     let sts = string_to_sign(&amz_date, &scope, &canonical);
-    let sig = hex::encode(signature(&creds.secret_key, &scope_date, region, service, &sts));
+    let sig = hex::encode(signature(
+        &creds.secret_key,
+        &scope_date,
+        region,
+        service,
+        &sts,
+    ));
     let auth = format!(
         "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
         creds.access_key_id,
         signed.join(";")
     );
-    headers.insert(http::header::AUTHORIZATION, auth.parse().expect("an Authorization value is a valid header value"));
+    headers.insert(
+        http::header::AUTHORIZATION,
+        auth.parse()
+            .expect("an Authorization value is a valid header value"),
+    );
 }

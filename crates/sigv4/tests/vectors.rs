@@ -11,7 +11,14 @@ use time::OffsetDateTime;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 /// Characters a raw request line may carry that `http::Uri` will not accept as they are.
-const RAW_PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}');
+const RAW_PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 struct Parsed {
     method: Method,
@@ -24,7 +31,9 @@ fn parse_request(text: &str) -> Parsed {
     let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
     let mut lines = head.lines();
     let request_line = lines.next().expect("request line");
-    let rest = request_line.strip_suffix(" HTTP/1.1").unwrap_or(request_line);
+    let rest = request_line
+        .strip_suffix(" HTTP/1.1")
+        .unwrap_or(request_line);
     let (method, target) = rest.split_once(' ').expect("method and target");
     // Non-ASCII characters are always percent-encoded.
     let target = utf8_percent_encode(target, RAW_PATH).to_string();
@@ -40,14 +49,26 @@ fn parse_request(text: &str) -> Parsed {
     }
     let mut headers = HeaderMap::new();
     for (k, v) in raw {
-        headers.append(HeaderName::from_bytes(k.as_bytes()).expect("header name"), HeaderValue::from_str(&v).expect("header value"));
+        headers.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            HeaderValue::from_str(&v).expect("header value"),
+        );
     }
-    Parsed { method: method.parse().expect("method"), uri: target.parse().expect("uri"), headers, body: body.as_bytes().to_vec() }
+    Parsed {
+        method: method.parse().expect("method"),
+        uri: target.parse().expect("uri"),
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 fn vector_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).expect("vectors").map(|e| e.expect("entry").path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("vectors")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -65,19 +86,42 @@ struct Case {
 }
 
 fn case(dir: &Path) -> Case {
-    let name = dir.file_name().expect("name").to_string_lossy().into_owned();
-    let context = std::fs::read_to_string(dir.join("context.json")).ok().map(|c| serde_json::from_str::<serde_json::Value>(&c).expect("context"));
+    let name = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let context = std::fs::read_to_string(dir.join("context.json"))
+        .ok()
+        .map(|c| serde_json::from_str::<serde_json::Value>(&c).expect("context"));
     // The two vectors without a context are aws-sigv4's double-encoding cases (non-S3 rules).
     let (encoding, normalize, now) = match &context {
         Some(c) => (
             UriEncoding::Single,
             c["normalize"].as_bool().unwrap_or(true),
-            OffsetDateTime::parse(c["timestamp"].as_str().expect("timestamp"), &time::format_description::well_known::Rfc3339).expect("timestamp"),
+            OffsetDateTime::parse(
+                c["timestamp"].as_str().expect("timestamp"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("timestamp"),
         ),
-        None => (UriEncoding::Double, true, time::macros::datetime!(2021-05-11 15:40:45 UTC)),
+        None => (
+            UriEncoding::Double,
+            true,
+            time::macros::datetime!(2021-05-11 15:40:45 UTC),
+        ),
     };
-    let token_added_after_signing = context.as_ref().is_some_and(|c| c["omit_session_token"].as_bool() == Some(true));
-    Case { name, encoding, normalize, now, canonical_only: context.is_none(), token_added_after_signing }
+    let token_added_after_signing = context
+        .as_ref()
+        .is_some_and(|c| c["omit_session_token"].as_bool() == Some(true));
+    Case {
+        name,
+        encoding,
+        normalize,
+        now,
+        canonical_only: context.is_none(),
+        token_added_after_signing,
+    }
 }
 
 fn lookup(id: &str) -> Option<SecretKey> {
@@ -85,8 +129,17 @@ fn lookup(id: &str) -> Option<SecretKey> {
 }
 
 fn verify(case: &Case, req: &Parsed) -> Result<s9_sigv4::Verified, SigV4Error> {
-    let verifier = Verifier { uri_encoding: case.encoding, normalize_path: case.normalize, ..Verifier::default() };
-    let parts = RequestParts { method: &req.method, uri: &req.uri, headers: &req.headers, body: &req.body };
+    let verifier = Verifier {
+        uri_encoding: case.encoding,
+        normalize_path: case.normalize,
+        ..Verifier::default()
+    };
+    let parts = RequestParts {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+    };
     verifier.verify(parts, case.now, &lookup)
 }
 
@@ -95,17 +148,50 @@ fn every_header_signed_vector_verifies_and_matches_its_canonical_request() {
     let mut checked = 0;
     for dir in vector_dirs() {
         let case = case(&dir);
-        let signed = std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed request");
+        let signed =
+            std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed request");
         let mut req = parse_request(&signed);
         if case.canonical_only {
-            req.headers.insert("x-amz-date", HeaderValue::from_static("20210511T154045Z"));
+            req.headers
+                .insert("x-amz-date", HeaderValue::from_static("20210511T154045Z"));
         }
-        let expected_canonical = std::fs::read_to_string(dir.join("header-canonical-request.txt")).expect("canonical");
-        let auth = req.headers.get("authorization").expect("authorization").to_str().expect("ascii");
-        let signed_headers: Vec<String> = auth.split("SignedHeaders=").nth(1).expect("signed headers").split(',').next().expect("list").split(';').map(str::to_owned).collect();
-        let parts = RequestParts { method: &req.method, uri: &req.uri, headers: &req.headers, body: &req.body };
-        let canonical = canonical_request(&parts, &signed_headers, case.encoding, case.normalize, false);
-        assert_eq!(canonical, expected_canonical.trim_end_matches('\n'), "canonical request of {}", case.name);
+        let expected_canonical =
+            std::fs::read_to_string(dir.join("header-canonical-request.txt")).expect("canonical");
+        let auth = req
+            .headers
+            .get("authorization")
+            .expect("authorization")
+            .to_str()
+            .expect("ascii");
+        let signed_headers: Vec<String> = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .expect("signed headers")
+            .split(',')
+            .next()
+            .expect("list")
+            .split(';')
+            .map(str::to_owned)
+            .collect();
+        let parts = RequestParts {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        let canonical = canonical_request(
+            &parts,
+            &signed_headers,
+            case.encoding,
+            case.normalize,
+            false,
+        );
+        assert_eq!(
+            canonical,
+            expected_canonical.trim_end_matches('\n'),
+            "canonical request of {}",
+            case.name
+        );
         if case.canonical_only {
             continue;
         }
@@ -120,7 +206,9 @@ fn every_header_signed_vector_verifies_and_matches_its_canonical_request() {
 fn every_query_signed_vector_verifies() {
     let mut checked = 0;
     for dir in vector_dirs() {
-        let Ok(signed) = std::fs::read_to_string(dir.join("query-signed-request.txt")) else { continue };
+        let Ok(signed) = std::fs::read_to_string(dir.join("query-signed-request.txt")) else {
+            continue;
+        };
         let case = case(&dir);
         if case.token_added_after_signing {
             continue;
@@ -139,69 +227,174 @@ fn any_change_to_a_signed_part_is_rejected() {
         if case.canonical_only {
             continue;
         }
-        let signed = std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed request");
+        let signed =
+            std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed request");
 
         let mut req = parse_request(&signed);
-        req.method = if req.method == Method::GET { Method::POST } else { Method::GET };
-        assert_eq!(verify(&case, &req), Err(SigV4Error::SignatureMismatch), "method change in {}", case.name);
+        req.method = if req.method == Method::GET {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        assert_eq!(
+            verify(&case, &req),
+            Err(SigV4Error::SignatureMismatch),
+            "method change in {}",
+            case.name
+        );
 
         let mut req = parse_request(&signed);
         req.body.push(b'x');
-        assert_eq!(verify(&case, &req), Err(SigV4Error::SignatureMismatch), "body change in {}", case.name);
+        assert_eq!(
+            verify(&case, &req),
+            Err(SigV4Error::SignatureMismatch),
+            "body change in {}",
+            case.name
+        );
 
         let mut req = parse_request(&signed);
-        req.headers.insert("host", HeaderValue::from_static("evil.example.com"));
-        assert_eq!(verify(&case, &req), Err(SigV4Error::SignatureMismatch), "host change in {}", case.name);
+        req.headers
+            .insert("host", HeaderValue::from_static("evil.example.com"));
+        assert_eq!(
+            verify(&case, &req),
+            Err(SigV4Error::SignatureMismatch),
+            "host change in {}",
+            case.name
+        );
 
         let req = parse_request(&signed);
         let wrong = |id: &str| (id == "AKIDEXAMPLE").then(|| SecretKey::new("another-secret"));
-        let verifier = Verifier { uri_encoding: case.encoding, normalize_path: case.normalize, ..Verifier::default() };
-        let parts = RequestParts { method: &req.method, uri: &req.uri, headers: &req.headers, body: &req.body };
-        assert_eq!(verifier.verify(parts, case.now, &wrong), Err(SigV4Error::SignatureMismatch), "wrong key in {}", case.name);
+        let verifier = Verifier {
+            uri_encoding: case.encoding,
+            normalize_path: case.normalize,
+            ..Verifier::default()
+        };
+        let parts = RequestParts {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        assert_eq!(
+            verifier.verify(parts, case.now, &wrong),
+            Err(SigV4Error::SignatureMismatch),
+            "wrong key in {}",
+            case.name
+        );
     }
 }
 
 #[test]
 fn unknown_keys_missing_parts_and_skew_are_named() {
-    let dir = vector_dirs().into_iter().find(|d| d.ends_with("get-vanilla")).expect("get-vanilla");
+    let dir = vector_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("get-vanilla"))
+        .expect("get-vanilla");
     let case = case(&dir);
     let signed = std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed");
     let req = parse_request(&signed);
-    let parts = RequestParts { method: &req.method, uri: &req.uri, headers: &req.headers, body: &req.body };
+    let parts = RequestParts {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+    };
     let none = |_: &str| None;
-    assert_eq!(Verifier::default().verify(parts, case.now, &none), Err(SigV4Error::UnknownAccessKey));
+    assert_eq!(
+        Verifier::default().verify(parts, case.now, &none),
+        Err(SigV4Error::UnknownAccessKey)
+    );
 
     let late = case.now + time::Duration::minutes(16);
-    assert!(matches!(Verifier::default().verify(parts, late, &lookup), Err(SigV4Error::Expired { .. })));
+    assert!(matches!(
+        Verifier::default().verify(parts, late, &lookup),
+        Err(SigV4Error::Expired { .. })
+    ));
     let early = case.now - time::Duration::minutes(16);
-    assert!(matches!(Verifier::default().verify(parts, early, &lookup), Err(SigV4Error::NotYetCurrent { .. })));
-    assert!(Verifier::default().verify(parts, case.now + time::Duration::minutes(14), &lookup).is_ok());
+    assert!(matches!(
+        Verifier::default().verify(parts, early, &lookup),
+        Err(SigV4Error::NotYetCurrent { .. })
+    ));
+    assert!(
+        Verifier::default()
+            .verify(parts, case.now + time::Duration::minutes(14), &lookup)
+            .is_ok()
+    );
 
     let mut no_auth = parse_request(&signed);
     no_auth.headers.remove("authorization");
-    let parts = RequestParts { method: &no_auth.method, uri: &no_auth.uri, headers: &no_auth.headers, body: &no_auth.body };
-    assert_eq!(Verifier::default().verify(parts, case.now, &lookup), Err(SigV4Error::MissingAuthentication));
+    let parts = RequestParts {
+        method: &no_auth.method,
+        uri: &no_auth.uri,
+        headers: &no_auth.headers,
+        body: &no_auth.body,
+    };
+    assert_eq!(
+        Verifier::default().verify(parts, case.now, &lookup),
+        Err(SigV4Error::MissingAuthentication)
+    );
 
     let mut partial = parse_request(&signed);
-    partial.headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request"));
-    let parts = RequestParts { method: &partial.method, uri: &partial.uri, headers: &partial.headers, body: &partial.body };
-    let err = Verifier::default().verify(parts, case.now, &lookup).expect_err("incomplete");
-    assert!(matches!(&err, SigV4Error::Incomplete(m) if m.contains("'Signature'") && m.contains("'SignedHeaders'")), "{err:?}");
+    partial.headers.insert(
+        "authorization",
+        HeaderValue::from_static(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request",
+        ),
+    );
+    let parts = RequestParts {
+        method: &partial.method,
+        uri: &partial.uri,
+        headers: &partial.headers,
+        body: &partial.body,
+    };
+    let err = Verifier::default()
+        .verify(parts, case.now, &lookup)
+        .expect_err("incomplete");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("'Signature'") && m.contains("'SignedHeaders'")),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn signing_and_verifying_round_trip() {
-    let creds = s9_sigv4::SigningCredentials { access_key_id: "AKIDEXAMPLE".into(), secret_key: SecretKey::new(SECRET), session_token: Some("tok".into()) };
+    let creds = s9_sigv4::SigningCredentials {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_key: SecretKey::new(SECRET),
+        session_token: Some("tok".into()),
+    };
     let uri: Uri = "http://127.0.0.1:4566/".parse().expect("uri");
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_static("127.0.0.1:4566"));
-    headers.insert("x-amz-target", HeaderValue::from_static("secretsmanager.GetSecretValue"));
-    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    headers.insert(
+        "x-amz-target",
+        HeaderValue::from_static("secretsmanager.GetSecretValue"),
+    );
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     let body = br#"{"SecretId":"x"}"#;
     let now = OffsetDateTime::now_utc();
-    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &creds, "eu-west-1", "secretsmanager", now);
-    let parts = RequestParts { method: &Method::POST, uri: &uri, headers: &headers, body };
-    let verified = Verifier::default().verify(parts, now, &lookup).expect("verifies");
+    s9_sigv4::sign(
+        &Method::POST,
+        &uri,
+        &mut headers,
+        body,
+        &creds,
+        "eu-west-1",
+        "secretsmanager",
+        now,
+    );
+    let parts = RequestParts {
+        method: &Method::POST,
+        uri: &uri,
+        headers: &headers,
+        body,
+    };
+    let verified = Verifier::default()
+        .verify(parts, now, &lookup)
+        .expect("verifies");
     assert_eq!(verified.region, "eu-west-1");
     assert_eq!(verified.session_token.as_deref(), Some("tok"));
 }

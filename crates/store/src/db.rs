@@ -34,8 +34,15 @@ impl Table {
 /// One change in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mutation {
-    Put { table: Table, key: String, value: Vec<u8> },
-    Delete { table: Table, key: String },
+    Put {
+        table: Table,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: String,
+    },
 }
 
 /// Why the store could not read or write.
@@ -76,7 +83,11 @@ struct Writer {
 
 impl Writer {
     fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.as_ref().ok_or(StoreError::Failed)?.send(job).map_err(|_| StoreError::Failed)
+        self.jobs
+            .as_ref()
+            .ok_or(StoreError::Failed)?
+            .send(job)
+            .map_err(|_| StoreError::Failed)
     }
 }
 
@@ -91,7 +102,9 @@ impl Drop for Writer {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("mutations", &self.batch.len()).finish()
+        f.debug_struct("Job")
+            .field("mutations", &self.batch.len())
+            .finish()
     }
 }
 
@@ -117,7 +130,14 @@ impl Store {
             .name("s9-store-writer".into())
             .spawn(move || writer(&writer_db, &rx, &writer_failed))
             .map_err(io)?;
-        Ok(Self { db, writer: Arc::new(Writer { jobs: Some(jobs), thread: Some(thread) }), failed })
+        Ok(Self {
+            db,
+            writer: Arc::new(Writer {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
+            failed,
+        })
     }
 
     /// Every `(key, value)` of `table`, in key order.
@@ -168,7 +188,11 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
                 Err(_) => break,
             }
         }
-        let result = if failed.load(Ordering::Acquire) { Err(StoreError::Failed) } else { write_group(db, &group) };
+        let result = if failed.load(Ordering::Acquire) {
+            Err(StoreError::Failed)
+        } else {
+            write_group(db, &group)
+        };
         if let Err(e) = &result {
             tracing::error!(error = %e, "durable commit failed; refusing further writes until restart");
             failed.store(true, Ordering::Release);
@@ -223,19 +247,34 @@ mod tests {
             for i in 0..64 {
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
-                    store.commit(vec![Mutation::Put { table: Table::Secrets, key: format!("k{i:02}"), value: vec![i as u8] }]).await
+                    store
+                        .commit(vec![Mutation::Put {
+                            table: Table::Secrets,
+                            key: format!("k{i:02}"),
+                            value: vec![i as u8],
+                        }])
+                        .await
                 }));
             }
             for t in tasks {
                 t.await.expect("join").expect("commit");
             }
-            store.commit(vec![Mutation::Delete { table: Table::Secrets, key: "k00".into() }]).await.expect("delete");
+            store
+                .commit(vec![Mutation::Delete {
+                    table: Table::Secrets,
+                    key: "k00".into(),
+                }])
+                .await
+                .expect("delete");
         }
         let store = Store::open(&path).expect("reopen");
         let rows = store.scan(Table::Secrets).expect("scan");
         assert_eq!(rows.len(), 63);
         assert_eq!(rows[0], ("k01".to_owned(), vec![1]));
-        assert_eq!(store.get(Table::Secrets, "k63").expect("get"), Some(vec![63]));
+        assert_eq!(
+            store.get(Table::Secrets, "k63").expect("get"),
+            Some(vec![63])
+        );
         assert_eq!(store.get(Table::Versions, "k63").expect("get"), None);
     }
 }

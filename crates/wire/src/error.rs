@@ -90,11 +90,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn not_found() -> Self {
-        Self::new(ErrorCode::ResourceNotFound, "Secrets Manager can't find the specified secret.")
+        Self::new(
+            ErrorCode::ResourceNotFound,
+            "Secrets Manager can't find the specified secret.",
+        )
     }
 
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
@@ -106,7 +112,10 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalServiceError, "An error occurred on the server side.")
+        Self::new(
+            ErrorCode::InternalServiceError,
+            "An error occurred on the server side.",
+        )
     }
 
     /// The JSON body.
@@ -118,6 +127,10 @@ impl ApiError {
             #[serde(rename = "Message", skip_serializing_if = "str::is_empty")]
             message: &'a str,
         }
-        serde_json::to_vec(&Body { code: self.code.as_str(), message: &self.message }).unwrap_or_default()
+        serde_json::to_vec(&Body {
+            code: self.code.as_str(),
+            message: &self.message,
+        })
+        .unwrap_or_default()
     }
 }

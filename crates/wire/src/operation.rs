@@ -74,7 +74,18 @@ operations! {
 }
 
 fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    // serde would also read a struct from a JSON array; AWS accepts only an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::Serialization,
+            "Could not parse the request: the body must be a JSON object.",
+        ));
+    }
     // The message names the position only: echoing the parser's message could echo a value.
     let value: T = serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
@@ -84,7 +95,11 @@ fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::new(
             ErrorCode::Serialization,
-            format!("Could not parse the request: {what} (line {}, column {}).", e.line(), e.column()),
+            format!(
+                "Could not parse the request: {what} (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
         )
     })?;
     value.validate()?;
@@ -108,13 +123,27 @@ mod tests {
 
     #[test]
     fn wrong_types_are_serialization_errors_that_echo_nothing() {
-        let err = Request::decode(Operation::CreateSecret, br#"{"Name": "x", "SecretString": 5, "Description": ["canary-123"]}"#)
-            .expect_err("wrong type");
+        let err = Request::decode(
+            Operation::CreateSecret,
+            br#"{"Name": "x", "SecretString": 5, "Description": ["canary-123"]}"#,
+        )
+        .expect_err("wrong type");
         assert_eq!(err.code, ErrorCode::Serialization);
-        let err = Request::decode(Operation::GetSecretValue, br#"{"SecretId": "canary-123""#).expect_err("eof");
+        let err =
+            Request::decode(Operation::GetSecretValue, br#"["canary-123"]"#).expect_err("array");
+        assert_eq!(err.code, ErrorCode::Serialization);
+        let err = Request::decode(Operation::GetSecretValue, b"{\"SecretId\": \"\xff\xfe\"}")
+            .expect_err("utf-8");
+        assert_eq!(err.code, ErrorCode::Serialization);
+        let err = Request::decode(Operation::GetSecretValue, br#"{"SecretId": "canary-123""#)
+            .expect_err("eof");
         assert_eq!(err.code, ErrorCode::Serialization);
         assert!(!err.message.contains("canary"));
-        let err = Request::decode(Operation::CreateSecret, br#"{"Name": "n", "SecretBinary": "canary-not-b64!"}"#).expect_err("b64");
+        let err = Request::decode(
+            Operation::CreateSecret,
+            br#"{"Name": "n", "SecretBinary": "canary-not-b64!"}"#,
+        )
+        .expect_err("b64");
         assert!(!err.message.contains("canary"));
     }
 

@@ -90,7 +90,8 @@ impl Serialize for WireSecret<'_> {
         match self {
             Self::Text(text) => s.serialize_str(text),
             Self::Binary(bytes) => {
-                let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes));
+                let encoded =
+                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes));
                 s.serialize_str(&encoded)
             }
         }
@@ -108,7 +109,10 @@ mod tests {
         let blob: SecretBlob = serde_json::from_str("\"AAEC/w==\"").expect("blob");
         assert_eq!(blob.expose_secret(), &[0, 1, 2, 255]);
         assert!(!format!("{blob:?} {:?}", blob.for_response()).contains("AAEC"));
-        assert_eq!(serde_json::to_string(&blob.for_response()).expect("json"), "\"AAEC/w==\"");
+        assert_eq!(
+            serde_json::to_string(&blob.for_response()).expect("json"),
+            "\"AAEC/w==\""
+        );
         assert!(serde_json::from_str::<SecretBlob>("\"not base64!\"").is_err());
     }
 }

@@ -19,12 +19,16 @@ impl Violations {
             Some(v) => format!("Value '{v}' at '{member}'"),
             None => format!("Value at '{member}'"),
         };
-        self.0.push(format!("{value} failed to satisfy constraint: {constraint}"));
+        self.0.push(format!(
+            "{value} failed to satisfy constraint: {constraint}"
+        ));
     }
 
     fn required<T>(&mut self, member: &str, value: &Option<T>) {
         if value.is_none() {
-            self.0.push(format!("Value null at '{member}' failed to satisfy constraint: Member must not be null"));
+            self.0.push(format!(
+                "Value null at '{member}' failed to satisfy constraint: Member must not be null"
+            ));
         }
     }
 
@@ -37,9 +41,17 @@ impl Violations {
 
     fn len_of(&mut self, member: &str, shown: Option<&str>, len: usize, min: usize, max: usize) {
         if len < min {
-            self.push(member, shown, &format!("Member must have length greater than or equal to {min}"));
+            self.push(
+                member,
+                shown,
+                &format!("Member must have length greater than or equal to {min}"),
+            );
         } else if len > max {
-            self.push(member, shown.filter(|s| s.len() <= 256), &format!("Member must have length less than or equal to {max}"));
+            self.push(
+                member,
+                shown.filter(|s| s.len() <= 256),
+                &format!("Member must have length less than or equal to {max}"),
+            );
         }
     }
 
@@ -47,9 +59,17 @@ impl Violations {
         if let Some(v) = value {
             let shown = v.to_string();
             if v < min {
-                self.push(member, Some(&shown), &format!("Member must have value greater than or equal to {min}"));
+                self.push(
+                    member,
+                    Some(&shown),
+                    &format!("Member must have value greater than or equal to {min}"),
+                );
             } else if v > max {
-                self.push(member, Some(&shown), &format!("Member must have value less than or equal to {max}"));
+                self.push(
+                    member,
+                    Some(&shown),
+                    &format!("Member must have value less than or equal to {max}"),
+                );
             }
         }
     }
@@ -77,7 +97,12 @@ impl Violations {
             let n = i + 1;
             self.required(&format!("tags.{n}.member.key"), &tag.key);
             self.len(&format!("tags.{n}.member.key"), tag.key.as_deref(), 1, 128);
-            self.len(&format!("tags.{n}.member.value"), tag.value.as_deref(), 0, 256);
+            self.len(
+                &format!("tags.{n}.member.value"),
+                tag.value.as_deref(),
+                0,
+                256,
+            );
         }
     }
 
@@ -96,10 +121,16 @@ impl Violations {
                 !head.is_empty()
                     && tail.chars().all(|c| c.is_ascii_digit())
                     && !tail.is_empty()
-                    && head.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+                    && head
+                        .split('-')
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
             });
             if !valid || region.len() > 128 {
-                self.push(member, Some(&region), "Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$");
+                self.push(
+                    member,
+                    Some(&region),
+                    "Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$",
+                );
             }
         }
     }
@@ -109,7 +140,10 @@ impl Violations {
             0 => Ok(()),
             n => {
                 let noun = if n == 1 { "error" } else { "errors" };
-                Err(ApiError::new(ErrorCode::Validation, format!("{n} validation {noun} detected: {}", self.0.join("; "))))
+                Err(ApiError::new(
+                    ErrorCode::Validation,
+                    format!("{n} validation {noun} detected: {}", self.0.join("; ")),
+                ))
             }
         }
     }
@@ -125,7 +159,13 @@ impl Validate for CreateSecretRequest {
         v.len("kmsKeyId", self.kms_key_id.as_deref(), 0, 2048);
         v.secret_value(&self.secret_string, &self.secret_binary);
         v.tags(self.tags.as_ref());
-        v.regions("addReplicaRegions", self.add_replica_regions.iter().flatten().map(|r| r.region.clone()));
+        v.regions(
+            "addReplicaRegions",
+            self.add_replica_regions
+                .iter()
+                .flatten()
+                .map(|r| r.region.clone()),
+        );
         v.len("type", self.secret_type.as_deref(), 0, 256);
         v.finish()
     }
@@ -163,7 +203,13 @@ fn filters(v: &mut Violations, filters: Option<&Vec<Filter>>) {
         for (i, f) in list.iter().enumerate() {
             let n = i + 1;
             if let Some(values) = &f.values {
-                v.len_of(&format!("filters.{n}.member.values"), None, values.len(), 1, 10);
+                v.len_of(
+                    &format!("filters.{n}.member.values"),
+                    None,
+                    values.len(),
+                    1,
+                    10,
+                );
                 for value in values {
                     v.len(&format!("filters.{n}.member.values"), Some(value), 0, 512);
                 }
@@ -203,8 +249,18 @@ impl Validate for UpdateSecretVersionStageRequest {
         v.secret_id(&self.secret_id);
         v.required("versionStage", &self.version_stage);
         v.len("versionStage", self.version_stage.as_deref(), 1, 256);
-        v.len("removeFromVersionId", self.remove_from_version_id.as_deref(), 32, 64);
-        v.len("moveToVersionId", self.move_to_version_id.as_deref(), 32, 64);
+        v.len(
+            "removeFromVersionId",
+            self.remove_from_version_id.as_deref(),
+            32,
+            64,
+        );
+        v.len(
+            "moveToVersionId",
+            self.move_to_version_id.as_deref(),
+            32,
+            64,
+        );
         v.finish()
     }
 }
@@ -225,11 +281,18 @@ impl Validate for ListSecretsRequest {
         filters(&mut v, self.filters.as_ref());
         if let Some(order) = self.sort_order.as_deref() {
             if !matches!(order, "asc" | "desc") {
-                v.push("sortOrder", Some(order), "Member must satisfy enum value set: [asc, desc]");
+                v.push(
+                    "sortOrder",
+                    Some(order),
+                    "Member must satisfy enum value set: [asc, desc]",
+                );
             }
         }
         if let Some(by) = self.sort_by.as_deref() {
-            if !matches!(by, "created-date" | "last-accessed-date" | "last-changed-date" | "name") {
+            if !matches!(
+                by,
+                "created-date" | "last-accessed-date" | "last-changed-date" | "name"
+            ) {
                 v.push("sortBy", Some(by), "Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]");
             }
         }
@@ -281,7 +344,12 @@ impl Validate for GetRandomPasswordRequest {
     fn validate(&self) -> Result<(), ApiError> {
         let mut v = Violations::default();
         v.range("passwordLength", self.password_length, 1, 4096);
-        v.len("excludeCharacters", self.exclude_characters.as_deref(), 0, 4096);
+        v.len(
+            "excludeCharacters",
+            self.exclude_characters.as_deref(),
+            0,
+            4096,
+        );
         v.finish()
     }
 }
@@ -291,7 +359,13 @@ impl Validate for PutResourcePolicyRequest {
         let mut v = Violations::default();
         v.secret_id(&self.secret_id);
         v.required("resourcePolicy", &self.resource_policy);
-        v.len_of("resourcePolicy", None, self.resource_policy.as_deref().map_or(1, str::len), 1, 20480);
+        v.len_of(
+            "resourcePolicy",
+            None,
+            self.resource_policy.as_deref().map_or(1, str::len),
+            1,
+            20480,
+        );
         v.finish()
     }
 }
@@ -301,7 +375,13 @@ impl Validate for ValidateResourcePolicyRequest {
         let mut v = Violations::default();
         v.len("secretId", self.secret_id.as_deref(), 1, 2048);
         v.required("resourcePolicy", &self.resource_policy);
-        v.len_of("resourcePolicy", None, self.resource_policy.as_deref().map_or(1, str::len), 1, 20480);
+        v.len_of(
+            "resourcePolicy",
+            None,
+            self.resource_policy.as_deref().map_or(1, str::len),
+            1,
+            20480,
+        );
         v.finish()
     }
 }
@@ -311,18 +391,44 @@ impl Validate for RotateSecretRequest {
         let mut v = Violations::default();
         v.secret_id(&self.secret_id);
         v.token(&self.client_request_token);
-        v.len("rotationLambdaARN", self.rotation_lambda_arn.as_deref(), 0, 2048);
+        v.len(
+            "rotationLambdaARN",
+            self.rotation_lambda_arn.as_deref(),
+            0,
+            2048,
+        );
         if let Some(rules) = &self.rotation_rules {
-            v.range("rotationRules.automaticallyAfterDays", rules.automatically_after_days, 1, 1000);
+            v.range(
+                "rotationRules.automaticallyAfterDays",
+                rules.automatically_after_days,
+                1,
+                1000,
+            );
             if let Some(d) = rules.duration.as_deref() {
-                let valid = (2..=3).contains(&d.len()) && d.ends_with('h') && d[..d.len() - 1].chars().all(|c| c.is_ascii_digit());
+                let valid = (2..=3).contains(&d.len())
+                    && d.ends_with('h')
+                    && d[..d.len() - 1].chars().all(|c| c.is_ascii_digit());
                 if !valid {
-                    v.push("rotationRules.duration", Some(d), "Member must satisfy regular expression pattern: [0-9]+h");
+                    v.push(
+                        "rotationRules.duration",
+                        Some(d),
+                        "Member must satisfy regular expression pattern: [0-9]+h",
+                    );
                 }
             }
-            v.len("rotationRules.scheduleExpression", rules.schedule_expression.as_deref(), 1, 256);
+            v.len(
+                "rotationRules.scheduleExpression",
+                rules.schedule_expression.as_deref(),
+                1,
+                256,
+            );
         }
-        v.len("externalSecretRotationRoleArn", self.external_secret_rotation_role_arn.as_deref(), 20, 2048);
+        v.len(
+            "externalSecretRotationRoleArn",
+            self.external_secret_rotation_role_arn.as_deref(),
+            20,
+            2048,
+        );
         v.finish()
     }
 }

@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests: the real `s9-secrets` binary, driven over real sockets by
+//! aws-sdk-secretsmanager, raw HTTP, the aws CLI and boto3. One test binary for the crate.
+
+#![allow(unreachable_pub)]
+
+mod api;
+mod harness;
+mod robustness;
+mod tools;

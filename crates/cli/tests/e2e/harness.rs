@@ -1,0 +1,220 @@
+//! Spawns the real `s9-secrets` binary on a free loopback port and a temporary data
+//! directory, and builds aws-sdk-secretsmanager clients for it. Every server is killed when
+//! its handle drops.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_s9-secrets");
+pub const ACCOUNT: &str = "123456789012";
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    stderr_path: PathBuf,
+    extra_args: Vec<String>,
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self {
+            child: None,
+            stderr_path: dir.path().join("server.log"),
+            dir,
+            addr: free_addr(),
+            extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir().join("credentials")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                &self.addr.to_string(),
+                "--account-id",
+                ACCOUNT,
+                "--data-dir",
+            ])
+            .arg(self.data_dir())
+            .args(&self.extra_args)
+            .env("S9_LOG", "debug")
+            .stdout(log.try_clone().expect("clone"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn s9-secrets");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("server exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not listen: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stderr_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        child.wait().expect("wait")
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The administrator key pair generated on first start.
+    pub fn admin_keys(&self) -> (String, String) {
+        read_profile(&self.credentials_path(), "default")
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_in("us-east-1")
+    }
+
+    pub fn client_in(&self, region: &str) -> Client {
+        let (id, secret) = self.admin_keys();
+        self.client_with(region, &id, &secret)
+    }
+
+    pub fn client_with(&self, region: &str, id: &str, secret: &str) -> Client {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(id, secret, None, None, "s9-test"))
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn read_profile(path: &Path, profile: &str) -> (String, String) {
+    let text = std::fs::read_to_string(path).expect("credentials file");
+    let mut in_profile = false;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_profile = line == format!("[{profile}]");
+        } else if in_profile {
+            if let Some((k, v)) = line.split_once('=') {
+                match k.trim() {
+                    "aws_access_key_id" => id = Some(v.trim().to_owned()),
+                    "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (id.expect("access key"), secret.expect("secret key"))
+}
+
+/// The AWS error code of a failed SDK call.
+pub fn code<E: ProvideErrorMetadata, R>(
+    err: aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> String
+where
+    E: std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => e.code().unwrap_or("<no code>").to_owned(),
+        None => format!("<not a service error: {err:?}>"),
+    }
+}
+
+/// The message of a failed SDK call.
+pub fn message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> String {
+    err.as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A unique canary value: if it ever shows up in a log or on disk, a value leaked.
+pub fn canary() -> String {
+    format!("CANARY-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

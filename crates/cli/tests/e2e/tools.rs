@@ -1,0 +1,160 @@
+//! Smoke tests with the aws CLI and boto3, unchanged but for the endpoint. `.ci/run`
+//! installs both; on a machine without them these tests say so and pass.
+
+use std::process::Command;
+
+use crate::harness::{TestServer, canary};
+
+fn available(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = Command::new("aws")
+        .args(["--output", "json", "secretsmanager"])
+        .args(args)
+        .env("AWS_SHARED_CREDENTIALS_FILE", server.credentials_path())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("aws");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn aws_cli_drives_every_kind_of_operation() {
+    if !available("aws", "--version") {
+        eprintln!("aws CLI not installed; skipping");
+        return;
+    }
+    let server = TestServer::start();
+    let value = canary();
+    let (ok, created, err) = aws(
+        &server,
+        &[
+            "create-secret",
+            "--name",
+            "cli/one",
+            "--secret-string",
+            &value,
+            "--tags",
+            "Key=Project,Value=Signal9Advisor",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        created["ARN"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(":secret:cli/one-")
+    );
+    let (ok, got, err) = aws(&server, &["get-secret-value", "--secret-id", "cli/one"]);
+    assert!(ok, "{err}");
+    assert_eq!(got["SecretString"], value.as_str());
+    let (ok, _, err) = aws(
+        &server,
+        &[
+            "put-secret-value",
+            "--secret-id",
+            "cli/one",
+            "--secret-binary",
+            "aGVsbG8=",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, listed, _) = aws(
+        &server,
+        &["list-secret-version-ids", "--secret-id", "cli/one"],
+    );
+    assert!(ok);
+    assert_eq!(listed["Versions"].as_array().map(Vec::len), Some(2));
+    let (ok, listed, _) = aws(
+        &server,
+        &[
+            "list-secrets",
+            "--filters",
+            "Key=tag-value,Values=Signal9Advisor",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(listed["SecretList"].as_array().map(Vec::len), Some(1));
+    let (ok, _, err) = aws(&server, &["get-secret-value", "--secret-id", "cli/missing"]);
+    assert!(!ok);
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
+    let (ok, deleted, _) = aws(
+        &server,
+        &[
+            "delete-secret",
+            "--secret-id",
+            "cli/one",
+            "--recovery-window-in-days",
+            "7",
+        ],
+    );
+    assert!(ok);
+    assert!(deleted["DeletionDate"].is_number());
+}
+
+#[test]
+fn boto3_works_unchanged() {
+    if !available("python3", "-c")
+        || !Command::new("python3")
+            .args(["-c", "import boto3"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!("boto3 not installed; skipping");
+        return;
+    }
+    let server = TestServer::start();
+    let (id, secret) = server.admin_keys();
+    let value = canary();
+    let script = r#"
+import base64, os, sys, boto3, botocore
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["EP"], region_name="eu-central-1",
+                  aws_access_key_id=os.environ["KID"], aws_secret_access_key=os.environ["KEY"])
+arn = sm.create_secret(Name="py/one", SecretString=os.environ["VAL"])["ARN"]
+assert ":eu-central-1:" in arn, arn
+assert sm.get_secret_value(SecretId="py/one")["SecretString"] == os.environ["VAL"]
+sm.put_secret_value(SecretId="py/one", SecretBinary=b"\x00\x01\xff")
+assert sm.get_secret_value(SecretId=arn)["SecretBinary"] == b"\x00\x01\xff"
+pages = list(sm.get_paginator("list_secrets").paginate(PaginationConfig={"PageSize": 1}))
+assert sum(len(p["SecretList"]) for p in pages) == 1
+try:
+    sm.describe_secret(SecretId="py/missing")
+    sys.exit("expected an error")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "ResourceNotFoundException", e.response
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+print("ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .env("EP", server.endpoint())
+        .env("KID", id)
+        .env("KEY", secret)
+        .env("VAL", &value)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
