@@ -77,16 +77,13 @@ impl Target {
             "x-amz-target",
             HeaderValue::from_str(&format!("secretsmanager.{op}"))?,
         );
-        s9_sigv4::sign(
-            &Method::POST,
-            &self.endpoint,
-            &mut headers,
-            &body,
-            &self.creds,
-            &self.region,
-            "secretsmanager",
-            time::OffsetDateTime::now_utc(),
-        );
+        let params = s9_sigv4::SigningParams {
+            credentials: &self.creds,
+            region: &self.region,
+            service: "secretsmanager",
+            time: time::OffsetDateTime::now_utc(),
+        };
+        s9_sigv4::sign(&Method::POST, &self.endpoint, &mut headers, &body, &params);
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.endpoint.clone())

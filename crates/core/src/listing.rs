@@ -7,7 +7,7 @@ use s9_wire::{ApiError, ErrorCode};
 use crate::record::SecretRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Key {
+enum FilterKey {
     Name,
     Description,
     TagKey,
@@ -20,20 +20,20 @@ enum Key {
 /// Parsed filters: all must match; within one filter, any value may match; a value
 /// starting with `!` negates.
 #[derive(Debug, Default)]
-pub(crate) struct Filters(Vec<(Key, Vec<String>)>);
+pub(crate) struct Filters(Vec<(FilterKey, Vec<String>)>);
 
 impl Filters {
     pub(crate) fn parse(filters: &[Filter]) -> Result<Self, ApiError> {
         let mut out = Vec::new();
         for (i, f) in filters.iter().enumerate() {
             let key = match f.key.as_deref() {
-                Some("name") => Key::Name,
-                Some("description") => Key::Description,
-                Some("tag-key") => Key::TagKey,
-                Some("tag-value") => Key::TagValue,
-                Some("primary-region") => Key::PrimaryRegion,
-                Some("owning-service") => Key::OwningService,
-                Some("all") => Key::All,
+                Some("name") => FilterKey::Name,
+                Some("description") => FilterKey::Description,
+                Some("tag-key") => FilterKey::TagKey,
+                Some("tag-value") => FilterKey::TagValue,
+                Some("primary-region") => FilterKey::PrimaryRegion,
+                Some("owning-service") => FilterKey::OwningService,
+                Some("all") => FilterKey::All,
                 other => {
                     return Err(ApiError::new(
                         ErrorCode::Validation,
@@ -64,33 +64,33 @@ impl Filters {
     }
 }
 
-fn value_matches(key: Key, value: &str, record: &SecretRecord) -> bool {
+fn value_matches(key: FilterKey, value: &str, record: &SecretRecord) -> bool {
     let (negate, value) = match value.strip_prefix('!') {
         Some(rest) => (true, rest),
         None => (false, value),
     };
     let hit = match key {
-        Key::Name => record.name.starts_with(value),
-        Key::Description => record
+        FilterKey::Name => record.name.starts_with(value),
+        FilterKey::Description => record
             .description
             .as_deref()
             .is_some_and(|d| d.to_lowercase().starts_with(&value.to_lowercase())),
-        Key::TagKey => record
+        FilterKey::TagKey => record
             .tags
             .iter()
             .flatten()
             .any(|(k, _)| k.starts_with(value)),
-        Key::TagValue => record
+        FilterKey::TagValue => record
             .tags
             .iter()
             .flatten()
             .any(|(_, v)| v.starts_with(value)),
-        Key::PrimaryRegion => primary_region(record).is_some_and(|r| r.starts_with(value)),
-        Key::OwningService => record
+        FilterKey::PrimaryRegion => primary_region(record).is_some_and(|r| r.starts_with(value)),
+        FilterKey::OwningService => record
             .owning_service
             .as_deref()
             .is_some_and(|s| s.starts_with(value)),
-        Key::All => {
+        FilterKey::All => {
             let words: Vec<String> = value.split_whitespace().map(str::to_lowercase).collect();
             let attributes = all_attributes(record);
             !words.is_empty()

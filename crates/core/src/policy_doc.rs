@@ -20,10 +20,10 @@ pub(crate) fn parse(text: &str) -> Result<Value, ApiError> {
     let obj = doc
         .as_object()
         .ok_or_else(|| malformed("the document must be a JSON object"))?;
-    if let Some(v) = obj.get("Version") {
-        if !matches!(v.as_str(), Some("2012-10-17" | "2008-10-17")) {
-            return Err(malformed("Version must be 2012-10-17 or 2008-10-17"));
-        }
+    if let Some(v) = obj.get("Version")
+        && !matches!(v.as_str(), Some("2012-10-17" | "2008-10-17"))
+    {
+        return Err(malformed("Version must be 2012-10-17 or 2008-10-17"));
     }
     let statements = statements(&doc);
     if statements.is_empty() {

@@ -57,12 +57,12 @@ pub(crate) fn validate(rules: &RotationRules) -> Result<(), ApiError> {
                 "The rotation window Duration must be between 1h and 24h.",
             ));
         }
-        if let Some(Interval::Seconds(s)) = interval {
-            if f64::from(hours) * 3600.0 >= s {
-                return Err(ApiError::invalid_parameter(
-                    "The rotation window must end before the next rotation starts.",
-                ));
-            }
+        if let Some(Interval::Seconds(s)) = interval
+            && f64::from(hours) * 3600.0 >= s
+        {
+            return Err(ApiError::invalid_parameter(
+                "The rotation window must end before the next rotation starts.",
+            ));
         }
     }
     Ok(())

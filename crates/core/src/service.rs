@@ -296,12 +296,12 @@ impl Service {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut state, epoch_seconds(self.clock.now()), &mut changes)?
         };
-        if !changes.0.is_empty() {
-            if let Err(e) = self.store.commit(changes.0).await {
-                self.failed.store(true, Ordering::Release);
-                tracing::error!(error = %e, "commit failed; the service refuses further requests until restarted");
-                return Err(ApiError::internal());
-            }
+        if !changes.0.is_empty()
+            && let Err(e) = self.store.commit(changes.0).await
+        {
+            self.failed.store(true, Ordering::Release);
+            tracing::error!(error = %e, "commit failed; the service refuses further requests until restarted");
+            return Err(ApiError::internal());
         }
         Ok(out)
     }
@@ -1109,12 +1109,12 @@ impl Service {
                     "No Lambda rotation function ARN is associated with this secret.",
                 ));
             }
-            if let Some(pending) = &record.rotation.pending_token {
-                if *pending != token {
-                    return Err(ApiError::invalid_request(
-                        "A previous rotation isn't complete. That rotation will be reattempted.",
-                    ));
-                }
+            if let Some(pending) = &record.rotation.pending_token
+                && *pending != token
+            {
+                return Err(ApiError::invalid_request(
+                    "A previous rotation isn't complete. That rotation will be reattempted.",
+                ));
             }
             if let Some(r) = rules {
                 record.rotation.rules = Some(r);
@@ -1429,13 +1429,13 @@ fn replica_arn(arn: &str, from: &str, to: &str) -> String {
 }
 
 fn remove_secret(state: &mut State, region: &str, arn: &str, changes: &mut Changes) {
-    if let Some(r) = state.regions.get_mut(region) {
-        if let Some(entry) = r.secrets.remove(arn) {
-            if r.names.get(&entry.record.name).is_some_and(|a| a == arn) {
-                r.names.remove(&entry.record.name);
-            }
-            changes.drop_secret(&entry);
+    if let Some(r) = state.regions.get_mut(region)
+        && let Some(entry) = r.secrets.remove(arn)
+    {
+        if r.names.get(&entry.record.name).is_some_and(|a| a == arn) {
+            r.names.remove(&entry.record.name);
         }
+        changes.drop_secret(&entry);
     }
 }
 
@@ -1481,12 +1481,12 @@ fn select_version<'a>(
                     ),
                 )
             })?;
-            if let Some(stage) = stage {
-                if !v.stages.contains(stage) {
-                    return Err(ApiError::invalid_request(
-                        "You provided a VersionStage that is not associated to the provided VersionId.",
-                    ));
-                }
+            if let Some(stage) = stage
+                && !v.stages.contains(stage)
+            {
+                return Err(ApiError::invalid_request(
+                    "You provided a VersionStage that is not associated to the provided VersionId.",
+                ));
             }
             Ok(v)
         }

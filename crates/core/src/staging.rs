@@ -121,13 +121,14 @@ impl Versions {
                         "The version {target} you specified in the MoveToVersionId parameter does not exist."
                     )));
                 };
-                if let Some(h) = holder {
-                    if h != to && remove_from.is_none() {
-                        return Err(ApiError::invalid_parameter(format!(
-                            "The staging label {stage} is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
-                            self.0[h].id
-                        )));
-                    }
+                if let Some(h) = holder
+                    && h != to
+                    && remove_from.is_none()
+                {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "The staging label {stage} is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
+                        self.0[h].id
+                    )));
                 }
                 if !self.0[to].stages.contains(stage)
                     && self.0[to].stages.len() >= MAX_LABELS_PER_VERSION

@@ -469,6 +469,15 @@ impl fmt::Debug for SigningCredentials {
     }
 }
 
+/// Who signs, for which scope, at what time.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningParams<'a> {
+    pub credentials: &'a SigningCredentials,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub time: OffsetDateTime,
+}
+
 /// Signs a request in place: adds `X-Amz-Date`, `X-Amz-Security-Token` (if any) and
 /// `Authorization`, signing every header present (which must include `Host`).
 pub fn sign(
@@ -476,11 +485,14 @@ pub fn sign(
     uri: &Uri,
     headers: &mut HeaderMap,
     body: &[u8],
-    creds: &SigningCredentials,
-    region: &str,
-    service: &str,
-    now: OffsetDateTime,
+    params: &SigningParams<'_>,
 ) {
+    let SigningParams {
+        credentials: creds,
+        region,
+        service,
+        time: now,
+    } = *params;
     let amz_date = now.format(AMZ_DATE).unwrap_or_default();
     let scope_date = now.format(SCOPE_DATE).unwrap_or_default();
     headers.insert(
@@ -489,10 +501,10 @@ pub fn sign(
             .parse()
             .expect("an AMZ date is a valid header value"),
     );
-    if let Some(token) = &creds.session_token {
-        if let Ok(value) = token.parse() {
-            headers.insert("x-amz-security-token", value);
-        }
+    if let Some(token) = &creds.session_token
+        && let Ok(value) = token.parse()
+    {
+        headers.insert("x-amz-security-token", value);
     }
     let mut signed: Vec<String> = headers
         .keys()

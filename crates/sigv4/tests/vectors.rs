@@ -376,16 +376,13 @@ fn signing_and_verifying_round_trip() {
     );
     let body = br#"{"SecretId":"x"}"#;
     let now = OffsetDateTime::now_utc();
-    s9_sigv4::sign(
-        &Method::POST,
-        &uri,
-        &mut headers,
-        body,
-        &creds,
-        "eu-west-1",
-        "secretsmanager",
-        now,
-    );
+    let params = s9_sigv4::SigningParams {
+        credentials: &creds,
+        region: "eu-west-1",
+        service: "secretsmanager",
+        time: now,
+    };
+    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params);
     let parts = RequestParts {
         method: &Method::POST,
         uri: &uri,

@@ -279,22 +279,22 @@ impl Validate for ListSecretsRequest {
         v.range("maxResults", self.max_results, 1, 100);
         v.len("nextToken", self.next_token.as_deref(), 1, 4096);
         filters(&mut v, self.filters.as_ref());
-        if let Some(order) = self.sort_order.as_deref() {
-            if !matches!(order, "asc" | "desc") {
-                v.push(
-                    "sortOrder",
-                    Some(order),
-                    "Member must satisfy enum value set: [asc, desc]",
-                );
-            }
+        if let Some(order) = self.sort_order.as_deref()
+            && !matches!(order, "asc" | "desc")
+        {
+            v.push(
+                "sortOrder",
+                Some(order),
+                "Member must satisfy enum value set: [asc, desc]",
+            );
         }
-        if let Some(by) = self.sort_by.as_deref() {
-            if !matches!(
+        if let Some(by) = self.sort_by.as_deref()
+            && !matches!(
                 by,
                 "created-date" | "last-accessed-date" | "last-changed-date" | "name"
-            ) {
-                v.push("sortBy", Some(by), "Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]");
-            }
+            )
+        {
+            v.push("sortBy", Some(by), "Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]");
         }
         v.finish()
     }

@@ -173,13 +173,11 @@ pub fn read_profile(path: &Path, profile: &str) -> (String, String) {
         let line = line.trim();
         if line.starts_with('[') {
             in_profile = line == format!("[{profile}]");
-        } else if in_profile {
-            if let Some((k, v)) = line.split_once('=') {
-                match k.trim() {
-                    "aws_access_key_id" => id = Some(v.trim().to_owned()),
-                    "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
-                    _ => {}
-                }
+        } else if in_profile && let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_owned()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
+                _ => {}
             }
         }
     }
@@ -187,13 +185,9 @@ pub fn read_profile(path: &Path, profile: &str) -> (String, String) {
 }
 
 /// The AWS error code of a failed SDK call.
-pub fn code<E: ProvideErrorMetadata, R>(
+pub fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: aws_sdk_secretsmanager::error::SdkError<E, R>,
-) -> String
-where
-    E: std::fmt::Debug,
-    R: std::fmt::Debug,
-{
+) -> String {
     match err.as_service_error() {
         Some(e) => e.code().unwrap_or("<no code>").to_owned(),
         None => format!("<not a service error: {err:?}>"),

@@ -73,16 +73,13 @@ fn signed_headers(
         "content-type",
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
-    s9_sigv4::sign(
-        &Method::POST,
-        &uri,
-        &mut headers,
-        body,
-        creds,
-        "us-east-1",
-        "secretsmanager",
-        at,
-    );
+    let params = s9_sigv4::SigningParams {
+        credentials: creds,
+        region: "us-east-1",
+        service: "secretsmanager",
+        time: at,
+    };
+    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params);
     [
         "host",
         "x-amz-target",
