@@ -74,7 +74,7 @@ fn value_matches(key: FilterKey, value: &str, record: &SecretRecord) -> bool {
         FilterKey::Description => record
             .description
             .as_deref()
-            .is_some_and(|d| d.to_lowercase().starts_with(&value.to_lowercase())),
+            .is_some_and(|d| words_match(value, d)),
         FilterKey::TagKey => record
             .tags
             .iter()
@@ -104,6 +104,14 @@ fn value_matches(key: FilterKey, value: &str, record: &SecretRecord) -> bool {
         }
     };
     hit != negate
+}
+
+/// Every word of `value` is a case-insensitive prefix of some word of `text` (so
+/// "a secret" matches "an secret" but not "asecret").
+fn words_match(value: &str, text: &str) -> bool {
+    let text: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+    let mut words = value.split_whitespace().map(str::to_lowercase).peekable();
+    words.peek().is_some() && words.all(|w| text.iter().any(|t| t.starts_with(&w)))
 }
 
 fn primary_region(record: &SecretRecord) -> Option<&str> {

@@ -49,6 +49,16 @@ pub(crate) fn name_from_partial_arn<'a>(
     (r == region && a == account && !name.is_empty()).then_some(name)
 }
 
+/// Whether `name` ends like a full ARN's random suffix: `-` and six letters or digits.
+pub(crate) fn ends_like_arn_suffix(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 7
+        && bytes[bytes.len() - 7] == b'-'
+        && bytes[bytes.len() - 6..]
+            .iter()
+            .all(u8::is_ascii_alphanumeric)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +73,14 @@ mod tests {
                 ErrorCode::Validation
             );
         }
+    }
+
+    #[test]
+    fn suffix_shapes() {
+        assert!(ends_like_arn_suffix("app/key-a1b2c3"));
+        assert!(!ends_like_arn_suffix("app/key-a1b2c3-"));
+        assert!(!ends_like_arn_suffix("app/key-a1b2"));
+        assert!(!ends_like_arn_suffix("-a1b2c3"));
     }
 
     #[test]

@@ -1506,6 +1506,7 @@ fn lookup<'a>(
     account: &str,
     secret_id: &str,
 ) -> Result<&'a Entry, ApiError> {
+    check_secret_id(secret_id)?;
     let r = state.regions.get(region).ok_or_else(ApiError::not_found)?;
     let arn = resolve(r, region, account, secret_id).ok_or_else(ApiError::not_found)?;
     r.secrets.get(&arn).ok_or_else(ApiError::not_found)
@@ -1517,6 +1518,7 @@ fn lookup_mut<'a>(
     account: &str,
     secret_id: &str,
 ) -> Result<&'a mut Entry, ApiError> {
+    check_secret_id(secret_id)?;
     let r = state
         .regions
         .get_mut(region)
@@ -1543,12 +1545,27 @@ fn writable<'a>(
     Ok(entry)
 }
 
+/// A `SecretId` that is not an ARN must be a valid name (AWS answers ValidationException,
+/// not ResourceNotFoundException, for one that cannot be).
+fn check_secret_id(secret_id: &str) -> Result<(), ApiError> {
+    if secret_id.starts_with("arn:") {
+        Ok(())
+    } else {
+        names::validate_name(secret_id)
+    }
+}
+
 fn resolve(r: &Region, region: &str, account: &str, secret_id: &str) -> Option<String> {
     if r.secrets.contains_key(secret_id) {
         return Some(secret_id.to_owned());
     }
     if secret_id.starts_with("arn:") {
         let name = names::name_from_partial_arn(secret_id, region, account)?;
+        // An ARN ending in `-` and six characters is taken as a full ARN, as AWS does: it
+        // matches only exactly (checked above), never as a partial ARN.
+        if names::ends_like_arn_suffix(name) {
+            return None;
+        }
         return r.names.get(name).cloned();
     }
     r.names.get(secret_id).cloned()

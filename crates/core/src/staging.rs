@@ -65,6 +65,13 @@ impl Versions {
             return Err(limit_exceeded());
         }
         version.stages = BTreeSet::new();
+        // A new current value supersedes a rotation left pending on the old current version
+        // (as AWS does: that version keeps only AWSPREVIOUS and custom labels).
+        if stages.contains(CURRENT)
+            && let Some(old) = self.index_with_stage(CURRENT)
+        {
+            self.0[old].stages.remove(PENDING);
+        }
         self.0.push(version);
         let new = self.0.len() - 1;
         for stage in &stages {

@@ -276,13 +276,11 @@ struct Model {
 
 impl Model {
     fn attach(&mut self, label: &'static str, to: usize) {
-        if label == CURRENT {
-            if let Some(&from) = self.holder.get(CURRENT) {
-                if from != to {
+        if label == CURRENT
+            && let Some(&from) = self.holder.get(CURRENT)
+                && from != to {
                     self.holder.insert(PREVIOUS, from);
                 }
-            }
-        }
         self.holder.insert(label, to);
     }
 }
@@ -304,6 +302,9 @@ proptest! {
                     model.versions += 1;
                     let mut labels: Vec<&'static str> = stages.iter().map(|&i| LABELS[i]).collect();
                     if !model.holder.contains_key(CURRENT) { labels.push(CURRENT); }
+                    // A new current value drops AWSPENDING from the version it replaces.
+                    if labels.contains(&CURRENT) && model.holder.get(PENDING) == model.holder.get(CURRENT)
+                        && model.holder.contains_key(CURRENT) { model.holder.remove(PENDING); }
                     labels.sort_unstable();
                     labels.dedup();
                     // Moving AWSCURRENT first, as the implementation may, must not matter.

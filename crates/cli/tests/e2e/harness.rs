@@ -2,7 +2,7 @@
 //! directory, and builds aws-sdk-secretsmanager clients for it. Every server is killed when
 //! its handle drops.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use s9_sigv4::{SecretKey, SigningCredentials};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_s9-secrets");
 pub const ACCOUNT: &str = "123456789012";
@@ -211,4 +213,115 @@ pub fn canary() -> String {
 
 pub fn token() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// Sends one HTTP/1.1 request over a fresh connection and returns (status, body).
+pub fn raw(
+    server: &TestServer,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    parse_response(&response)
+}
+
+pub fn parse_response(response: &[u8]) -> (u16, serde_json::Value) {
+    let text = String::from_utf8_lossy(response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Headers of a request signed with `creds` for `target` at time `at`.
+pub fn signed_headers(
+    server: &TestServer,
+    target: &str,
+    body: &[u8],
+    creds: &SigningCredentials,
+    at: time::OffsetDateTime,
+) -> Vec<(&'static str, String)> {
+    let uri: Uri = server.endpoint().parse().expect("uri");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "host",
+        HeaderValue::from_str(&server.addr.to_string()).expect("host"),
+    );
+    headers.insert(
+        "x-amz-target",
+        HeaderValue::from_str(target).expect("target"),
+    );
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    let params = s9_sigv4::SigningParams {
+        credentials: creds,
+        region: "us-east-1",
+        service: "secretsmanager",
+        time: at,
+    };
+    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params);
+    [
+        "host",
+        "x-amz-target",
+        "content-type",
+        "x-amz-date",
+        "authorization",
+    ]
+    .into_iter()
+    .filter_map(|k| {
+        headers
+            .get(k)
+            .map(|v| (k, v.to_str().expect("ascii").to_owned()))
+    })
+    .collect()
+}
+
+pub fn admin(server: &TestServer) -> SigningCredentials {
+    let (id, secret) = server.admin_keys();
+    SigningCredentials {
+        access_key_id: id,
+        secret_key: SecretKey::new(secret),
+        session_token: None,
+    }
+}
+
+pub fn signed(server: &TestServer, target: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    let headers = signed_headers(
+        server,
+        target,
+        body,
+        &admin(server),
+        time::OffsetDateTime::now_utc(),
+    );
+    raw(server, &headers, body)
+}
+
+pub fn error_type(body: &serde_json::Value) -> &str {
+    body["__type"].as_str().unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 #![allow(unreachable_pub)]
 
 mod api;
+mod conformance;
 mod harness;
 mod robustness;
 mod tools;
