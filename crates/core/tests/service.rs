@@ -278,9 +278,10 @@ impl Model {
     fn attach(&mut self, label: &'static str, to: usize) {
         if label == CURRENT
             && let Some(&from) = self.holder.get(CURRENT)
-                && from != to {
-                    self.holder.insert(PREVIOUS, from);
-                }
+            && from != to
+        {
+            self.holder.insert(PREVIOUS, from);
+        }
         self.holder.insert(label, to);
     }
 }

@@ -108,6 +108,10 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// The layout of the tables; records inside carry their own schema versions.
+const FORMAT_KEY: &str = "store_format";
+const FORMAT_VERSION: &str = "1";
+
 /// Most batches a single transaction takes.
 const MAX_GROUP: usize = 1024;
 
@@ -119,6 +123,27 @@ impl Store {
             let txn = db.begin_write().map_err(io)?;
             for table in [Table::Secrets, Table::Versions, Table::Meta] {
                 txn.open_table(table.definition()).map_err(io)?;
+            }
+            {
+                let mut meta = txn.open_table(Table::Meta.definition()).map_err(io)?;
+                let found = meta
+                    .get(FORMAT_KEY)
+                    .map_err(io)?
+                    .map(|v| v.value().to_vec());
+                match found {
+                    None => {
+                        meta.insert(FORMAT_KEY, FORMAT_VERSION.as_bytes())
+                            .map_err(io)?;
+                    }
+                    Some(v) if v == FORMAT_VERSION.as_bytes() => {}
+                    Some(v) => {
+                        return Err(StoreError::Io(format!(
+                            "{} was written by a newer or unknown version (store format {:?}, this build reads {FORMAT_VERSION})",
+                            path.display(),
+                            String::from_utf8_lossy(&v)
+                        )));
+                    }
+                }
             }
             txn.commit().map_err(io)?;
         }
@@ -276,5 +301,20 @@ mod tests {
             Some(vec![63])
         );
         assert_eq!(store.get(Table::Versions, "k63").expect("get"), None);
+        assert_eq!(
+            store.get(Table::Meta, FORMAT_KEY).expect("get"),
+            Some(FORMAT_VERSION.as_bytes().to_vec())
+        );
+        store
+            .commit(vec![Mutation::Put {
+                table: Table::Meta,
+                key: FORMAT_KEY.into(),
+                value: b"99".to_vec(),
+            }])
+            .await
+            .expect("put");
+        drop(store);
+        let err = Store::open(&path).expect_err("unknown format");
+        assert!(err.to_string().contains("store format"), "{err}");
     }
 }
