@@ -289,19 +289,31 @@ impl Service {
             return Err(ApiError::internal());
         }
         let mut changes = Changes::default();
-        let out = {
+        let (out, pending) = {
             let mut state = self
                 .state
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut state, epoch_seconds(self.clock.now()), &mut changes)?
+            let out = f(&mut state, epoch_seconds(self.clock.now()), &mut changes)?;
+            // Submitted under the lock, so batches reach the disk in the order they were
+            // applied in memory.
+            let pending = if changes.0.is_empty() {
+                None
+            } else {
+                Some(self.store.submit(changes.0))
+            };
+            (out, pending)
         };
-        if !changes.0.is_empty()
-            && let Err(e) = self.store.commit(changes.0).await
-        {
-            self.failed.store(true, Ordering::Release);
-            tracing::error!(error = %e, "commit failed; the service refuses further requests until restarted");
-            return Err(ApiError::internal());
+        if let Some(pending) = pending {
+            let result = match pending {
+                Ok(p) => p.wait().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.failed.store(true, Ordering::Release);
+                tracing::error!(error = %e, "commit failed; the service refuses further requests until restarted");
+                return Err(ApiError::internal());
+            }
         }
         Ok(out)
     }
@@ -480,8 +492,7 @@ impl Service {
     /// LastAccessedDate is kept to the day, as AWS does; the first read of a day records it
     /// without holding up the read.
     fn record_access(&self, region: &str, arn: &str, version: &str, today: f64) {
-        let mut changes = Changes::default();
-        {
+        let pending = {
             let mut state = self
                 .state
                 .write()
@@ -497,15 +508,26 @@ impl Service {
             if let Some(v) = entry.record.versions.0.iter_mut().find(|v| v.id == version) {
                 v.last_accessed = Some(today);
             }
+            let mut changes = Changes::default();
             changes.save(&entry.record);
-        }
-        let store = self.store.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                if let Err(e) = store.commit(changes.0).await {
+            // Submitted under the lock: a later change to this secret cannot be overtaken
+            // by this older copy of its record.
+            self.store.submit(changes.0)
+        };
+        match (pending, tokio::runtime::Handle::try_current()) {
+            (Ok(pending), Ok(handle)) => {
+                handle.spawn(async move {
+                    if let Err(e) = pending.wait().await {
+                        tracing::warn!(error = %e, "recording LastAccessedDate failed");
+                    }
+                });
+            }
+            (Ok(pending), Err(_)) => {
+                if let Err(e) = pending.wait_blocking() {
                     tracing::warn!(error = %e, "recording LastAccessedDate failed");
                 }
-            });
+            }
+            (Err(e), _) => tracing::warn!(error = %e, "recording LastAccessedDate failed"),
         }
     }
 

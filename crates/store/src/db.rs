@@ -183,24 +183,37 @@ impl Store {
         Ok(t.get(key).map_err(io)?.map(|v| v.value().to_vec()))
     }
 
-    /// Applies `batch` atomically and durably; returns once it is fsynced.
-    pub async fn commit(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+    /// Queues `batch` for the next group commit and returns a handle to await its
+    /// durability. Batches are applied in the order they are submitted, so a caller that
+    /// submits while holding its own lock keeps its changes in order on disk.
+    pub fn submit(&self, batch: Vec<Mutation>) -> Result<PendingCommit, StoreError> {
         if self.failed.load(Ordering::Acquire) {
             return Err(StoreError::Failed);
         }
         let (done, rx) = oneshot::channel();
         self.writer.send(Job { batch, done })?;
-        rx.await.map_err(|_| StoreError::Failed)?
+        Ok(PendingCommit(rx))
     }
 
-    /// Like [`Store::commit`], for callers outside an async runtime.
-    pub fn commit_blocking(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
-        if self.failed.load(Ordering::Acquire) {
-            return Err(StoreError::Failed);
-        }
-        let (done, rx) = oneshot::channel();
-        self.writer.send(Job { batch, done })?;
-        rx.blocking_recv().map_err(|_| StoreError::Failed)?
+    /// Applies `batch` atomically and durably; returns once it is fsynced.
+    pub async fn commit(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        self.submit(batch)?.wait().await
+    }
+}
+
+/// A submitted batch; [`PendingCommit::wait`] returns once it is on disk.
+#[derive(Debug)]
+#[must_use = "a submitted batch is durable only once `wait` returns Ok"]
+pub struct PendingCommit(oneshot::Receiver<Result<(), StoreError>>);
+
+impl PendingCommit {
+    pub async fn wait(self) -> Result<(), StoreError> {
+        self.0.await.map_err(|_| StoreError::Failed)?
+    }
+
+    /// Like [`PendingCommit::wait`], for callers outside an async runtime.
+    pub fn wait_blocking(self) -> Result<(), StoreError> {
+        self.0.blocking_recv().map_err(|_| StoreError::Failed)?
     }
 }
 

@@ -9,4 +9,4 @@ mod crypto;
 mod db;
 
 pub use crypto::{CryptoError, Envelope, FileKeyProvider, KeyProvider, Sealed, write_private_file};
-pub use db::{Mutation, Store, StoreError, Table};
+pub use db::{Mutation, PendingCommit, Store, StoreError, Table};
