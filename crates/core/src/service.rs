@@ -80,8 +80,7 @@ impl SecretPayload {
     }
 }
 
-/// GetSecretValue's result.
-#[derive(Debug)]
+/// GetSecretValue's result. Its `Debug` shows identifiers only.
 pub struct SecretValue {
     pub arn: String,
     pub name: String,
@@ -89,6 +88,16 @@ pub struct SecretValue {
     pub stages: Vec<String>,
     pub created: f64,
     pub payload: SecretPayload,
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("arn", &self.arn)
+            .field("version_id", &self.version_id)
+            .field("stages", &self.stages)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecretValue {
@@ -762,18 +771,31 @@ impl Service {
         region: &str,
         req: UpdateSecretVersionStageRequest,
     ) -> Result<SecretRef, ApiError> {
-        let secret_id = req.secret_id.unwrap_or_default();
         let stage = req.version_stage.unwrap_or_default();
-        self.mutate(|state, now, changes| {
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
-            entry.record.versions.update_stage(
+        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
+            record.versions.update_stage(
                 &stage,
                 req.remove_from_version_id.as_deref(),
                 req.move_to_version_id.as_deref(),
-            )?;
-            entry.record.last_changed = now;
-            changes.save(&entry.record);
-            let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
+            )
+        })
+        .await
+    }
+
+    /// Changes a writable secret's record with `f`, then records the change time, persists
+    /// the record and updates the replicas. Answers `{ARN, Name}`.
+    async fn change_secret(
+        &self,
+        region: &str,
+        secret_id: &str,
+        f: impl FnOnce(&mut SecretRecord) -> Result<(), ApiError>,
+    ) -> Result<SecretRef, ApiError> {
+        self.mutate(|state, now, changes| {
+            let record = &mut writable(state, region, &self.account_id, secret_id)?.record;
+            f(record)?;
+            record.last_changed = now;
+            changes.save(record);
+            let (arn, name) = (record.arn.clone(), record.name.clone());
             self.sync_replicas(state, region, &arn, changes)?;
             Ok(SecretRef {
                 arn: Some(arn),
@@ -971,27 +993,21 @@ impl Service {
         req: TagResourceRequest,
     ) -> Result<(), ApiError> {
         let tags = validate_tags(req.tags.unwrap_or_default())?;
-        let secret_id = req.secret_id.unwrap_or_default();
-        self.mutate(|state, now, changes| {
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
-            let list = entry.record.tags.get_or_insert_with(Vec::new);
+        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
+            let list = record.tags.get_or_insert_with(Vec::new);
             for (k, v) in tags {
                 match list.iter_mut().find(|(key, _)| *key == k) {
                     Some(existing) => existing.1 = v,
                     None => list.push((k, v)),
                 }
             }
-            if list.len() > 50 {
-                return Err(ApiError::invalid_request(
-                    "The number of tags on a secret can't exceed 50.",
-                ));
+            if list.len() > MAX_TAGS {
+                return Err(too_many_tags());
             }
-            entry.record.last_changed = now;
-            changes.save(&entry.record);
-            let arn = entry.record.arn.clone();
-            self.sync_replicas(state, region, &arn, changes)
+            Ok(())
         })
         .await
+        .map(drop)
     }
 
     pub async fn untag_resource(
@@ -1000,17 +1016,15 @@ impl Service {
         req: UntagResourceRequest,
     ) -> Result<(), ApiError> {
         let keys = req.tag_keys.unwrap_or_default();
-        let secret_id = req.secret_id.unwrap_or_default();
-        self.mutate(|state, now, changes| {
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
-            let list = entry.record.tags.get_or_insert_with(Vec::new);
-            list.retain(|(k, _)| !keys.contains(k));
-            entry.record.last_changed = now;
-            changes.save(&entry.record);
-            let arn = entry.record.arn.clone();
-            self.sync_replicas(state, region, &arn, changes)
+        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
+            record
+                .tags
+                .get_or_insert_with(Vec::new)
+                .retain(|(k, _)| !keys.contains(k));
+            Ok(())
         })
         .await
+        .map(drop)
     }
 
     pub fn get_random_password(
@@ -1034,19 +1048,9 @@ impl Service {
                 "BlockPublicPolicy parameter is set to true and resource policy is public.",
             ));
         }
-        let secret_id = req.secret_id.unwrap_or_default();
-        self.mutate(|state, now, changes| {
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
-            entry.record.resource_policy = Some(policy);
-            entry.record.last_changed = now;
-            changes.save(&entry.record);
-            let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
-            self.sync_replicas(state, region, &arn, changes)?;
-            Ok(SecretRef {
-                arn: Some(arn),
-                name: Some(name),
-                ..SecretRef::default()
-            })
+        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
+            record.resource_policy = Some(policy);
+            Ok(())
         })
         .await
     }
@@ -1073,18 +1077,9 @@ impl Service {
         region: &str,
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
-        self.mutate(|state, now, changes| {
-            let entry = writable(state, region, &self.account_id, secret_id)?;
-            entry.record.resource_policy = None;
-            entry.record.last_changed = now;
-            changes.save(&entry.record);
-            let (arn, name) = (entry.record.arn.clone(), entry.record.name.clone());
-            self.sync_replicas(state, region, &arn, changes)?;
-            Ok(SecretRef {
-                arn: Some(arn),
-                name: Some(name),
-                ..SecretRef::default()
-            })
+        self.change_secret(region, secret_id, |record| {
+            record.resource_policy = None;
+            Ok(())
         })
         .await
     }
@@ -1463,6 +1458,15 @@ fn remove_secret(state: &mut State, region: &str, arn: &str, changes: &mut Chang
 
 fn day_start(t: f64) -> f64 {
     (t / 86_400.0).floor() * 86_400.0
+}
+
+/// Most tags one secret may carry.
+const MAX_TAGS: usize = 50;
+
+fn too_many_tags() -> ApiError {
+    ApiError::invalid_request(format!(
+        "The number of tags on a secret can't exceed {MAX_TAGS}."
+    ))
 }
 
 fn validate_tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {

@@ -214,8 +214,9 @@ pub struct SecretRef {
     pub replication_status: Option<Vec<ReplicationStatus>>,
 }
 
-/// GetSecretValue's response and BatchGetSecretValue's entries.
-#[derive(Debug, Clone, Serialize)]
+/// GetSecretValue's response and BatchGetSecretValue's entries. Its `Debug` shows
+/// identifiers only.
+#[derive(Clone, Serialize)]
 pub struct SecretValueEntry<'a> {
     #[serde(rename = "ARN")]
     pub arn: String,
@@ -231,6 +232,16 @@ pub struct SecretValueEntry<'a> {
     pub version_stages: Vec<String>,
     #[serde(rename = "CreatedDate")]
     pub created_date: Timestamp,
+}
+
+impl std::fmt::Debug for SecretValueEntry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValueEntry")
+            .field("arn", &self.arn)
+            .field("version_id", &self.version_id)
+            .field("version_stages", &self.version_stages)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
