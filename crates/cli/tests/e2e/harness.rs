@@ -162,8 +162,23 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stops the server gracefully (so it flushes what it must, coverage data included),
+    /// and kills it if it has not exited within ten seconds.
     fn drop(&mut self) {
-        self.kill9();
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
