@@ -35,7 +35,7 @@ fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) 
 }
 
 #[test]
-fn aws_cli_drives_every_kind_of_operation() {
+fn aws_cli_drives_every_operation() {
     if !available("aws", "--version") {
         eprintln!("aws CLI not installed; skipping");
         return;
@@ -77,12 +77,6 @@ fn aws_cli_drives_every_kind_of_operation() {
     assert!(ok, "{err}");
     let (ok, listed, _) = aws(
         &server,
-        &["list-secret-version-ids", "--secret-id", "cli/one"],
-    );
-    assert!(ok);
-    assert_eq!(listed["Versions"].as_array().map(Vec::len), Some(2));
-    let (ok, listed, _) = aws(
-        &server,
         &[
             "list-secrets",
             "--filters",
@@ -94,18 +88,155 @@ fn aws_cli_drives_every_kind_of_operation() {
     let (ok, _, err) = aws(&server, &["get-secret-value", "--secret-id", "cli/missing"]);
     assert!(!ok);
     assert!(err.contains("ResourceNotFoundException"), "{err}");
-    let (ok, deleted, _) = aws(
-        &server,
-        &[
+
+    // Every other operation, as a user would type it.
+    let [older, current] = version_ids(&server);
+    let lambda = "arn:aws:lambda:us-east-1:123456789012:function:rotate";
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/reader"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["describe-secret", "--secret-id", "cli/one"],
+        vec![
+            "update-secret",
+            "--secret-id",
+            "cli/one",
+            "--description",
+            "API keys",
+        ],
+        vec![
+            "tag-resource",
+            "--secret-id",
+            "cli/one",
+            "--tags",
+            "Key=Owner,Value=pipeline",
+        ],
+        vec![
+            "untag-resource",
+            "--secret-id",
+            "cli/one",
+            "--tag-keys",
+            "Owner",
+        ],
+        vec![
+            "update-secret-version-stage",
+            "--secret-id",
+            "cli/one",
+            "--version-stage",
+            "AWSCURRENT",
+            "--move-to-version-id",
+            &older,
+            "--remove-from-version-id",
+            &current,
+        ],
+        vec![
+            "list-secret-version-ids",
+            "--secret-id",
+            "cli/one",
+            "--include-deprecated",
+        ],
+        vec!["batch-get-secret-value", "--secret-id-list", "cli/one"],
+        vec![
+            "get-random-password",
+            "--password-length",
+            "24",
+            "--exclude-punctuation",
+        ],
+        vec![
+            "put-resource-policy",
+            "--secret-id",
+            "cli/one",
+            "--resource-policy",
+            policy,
+            "--block-public-policy",
+        ],
+        vec!["get-resource-policy", "--secret-id", "cli/one"],
+        vec!["validate-resource-policy", "--resource-policy", policy],
+        vec!["delete-resource-policy", "--secret-id", "cli/one"],
+        vec![
+            "rotate-secret",
+            "--secret-id",
+            "cli/one",
+            "--rotation-lambda-arn",
+            lambda,
+            "--rotation-rules",
+            "AutomaticallyAfterDays=90",
+            "--no-rotate-immediately",
+        ],
+        vec!["cancel-rotate-secret", "--secret-id", "cli/one"],
+        vec![
+            "replicate-secret-to-regions",
+            "--secret-id",
+            "cli/one",
+            "--add-replica-regions",
+            "Region=eu-west-1",
+        ],
+        vec![
+            "remove-regions-from-replication",
+            "--secret-id",
+            "cli/one",
+            "--remove-replica-regions",
+            "eu-west-1",
+        ],
+        vec![
+            "replicate-secret-to-regions",
+            "--secret-id",
+            "cli/one",
+            "--add-replica-regions",
+            "Region=eu-west-2",
+        ],
+        vec![
+            "--region",
+            "eu-west-2",
+            "stop-replication-to-replica",
+            "--secret-id",
+            "cli/one",
+        ],
+        vec![
             "delete-secret",
             "--secret-id",
             "cli/one",
             "--recovery-window-in-days",
             "7",
         ],
+        vec!["restore-secret", "--secret-id", "cli/one"],
+        vec![
+            "delete-secret",
+            "--secret-id",
+            "cli/one",
+            "--force-delete-without-recovery",
+        ],
+    ];
+    for command in commands {
+        let (ok, _, err) = aws(&server, &command);
+        assert!(ok, "aws secretsmanager {}: {err}", command.join(" "));
+    }
+    let (ok, _, err) = aws(&server, &["describe-secret", "--secret-id", "cli/one"]);
+    assert!(!ok && err.contains("ResourceNotFoundException"), "{err}");
+}
+
+/// The two version ids of cli/one: the older one, then the current one.
+fn version_ids(server: &TestServer) -> [String; 2] {
+    let (ok, listed, err) = aws(
+        server,
+        &["list-secret-version-ids", "--secret-id", "cli/one"],
     );
-    assert!(ok);
-    assert!(deleted["DeletionDate"].is_number());
+    assert!(ok, "{err}");
+    let mut versions: Vec<(bool, String)> = listed["Versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let current = v["VersionStages"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x == "AWSCURRENT"));
+            (
+                current,
+                v["VersionId"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions.len(), 2);
+    [versions[0].1.clone(), versions[1].1.clone()]
 }
 
 #[test]
