@@ -83,7 +83,7 @@ impl Target {
             service: "secretsmanager",
             time: time::OffsetDateTime::now_utc(),
         };
-        s9_sigv4::sign(&Method::POST, &self.endpoint, &mut headers, &body, &params);
+        s9_sigv4::sign(&Method::POST, &self.endpoint, &mut headers, &body, &params)?;
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.endpoint.clone())

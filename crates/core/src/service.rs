@@ -1229,11 +1229,7 @@ impl Service {
             record.replicas.retain(|rep| !remove.contains(&rep.region));
             record.last_changed = now;
             changes.save(record);
-            let (arn, name, status) = (
-                record.arn.clone(),
-                record.name.clone(),
-                replication_status(record),
-            );
+            let (arn, status) = (record.arn.clone(), replication_status(record));
             for r in &remove {
                 let replica_arn = replica_arn(&arn, region, r);
                 let ours = state
@@ -1245,7 +1241,6 @@ impl Service {
                     remove_secret(state, r, &replica_arn, changes);
                 }
             }
-            let _ = name;
             Ok(SecretRef {
                 arn: Some(arn),
                 replication_status: Some(status),

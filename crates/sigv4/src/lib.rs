@@ -479,14 +479,15 @@ pub struct SigningParams<'a> {
 }
 
 /// Signs a request in place: adds `X-Amz-Date`, `X-Amz-Security-Token` (if any) and
-/// `Authorization`, signing every header present (which must include `Host`).
+/// `Authorization`, signing every header present (which must include `Host`). Fails only if
+/// the access key id or session token cannot be sent in a header.
 pub fn sign(
     method: &Method,
     uri: &Uri,
     headers: &mut HeaderMap,
     body: &[u8],
     params: &SigningParams<'_>,
-) {
+) -> Result<(), http::header::InvalidHeaderValue> {
     let SigningParams {
         credentials: creds,
         region,
@@ -495,16 +496,9 @@ pub fn sign(
     } = *params;
     let amz_date = now.format(AMZ_DATE).unwrap_or_default();
     let scope_date = now.format(SCOPE_DATE).unwrap_or_default();
-    headers.insert(
-        "x-amz-date",
-        amz_date
-            .parse()
-            .expect("an AMZ date is a valid header value"),
-    );
-    if let Some(token) = &creds.session_token
-        && let Ok(value) = token.parse()
-    {
-        headers.insert("x-amz-security-token", value);
+    headers.insert("x-amz-date", amz_date.parse()?);
+    if let Some(token) = &creds.session_token {
+        headers.insert("x-amz-security-token", token.parse()?);
     }
     let mut signed: Vec<String> = headers
         .keys()
@@ -534,9 +528,6 @@ pub fn sign(
         creds.access_key_id,
         signed.join(";")
     );
-    headers.insert(
-        http::header::AUTHORIZATION,
-        auth.parse()
-            .expect("an Authorization value is a valid header value"),
-    );
+    headers.insert(http::header::AUTHORIZATION, auth.parse()?);
+    Ok(())
 }

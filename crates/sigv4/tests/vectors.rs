@@ -382,7 +382,7 @@ fn signing_and_verifying_round_trip() {
         service: "secretsmanager",
         time: now,
     };
-    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params);
+    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params).expect("sign");
     let parts = RequestParts {
         method: &Method::POST,
         uri: &uri,

@@ -300,7 +300,7 @@ pub fn signed_headers(
         service: "secretsmanager",
         time: at,
     };
-    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params);
+    s9_sigv4::sign(&Method::POST, &uri, &mut headers, body, &params).expect("sign");
     [
         "host",
         "x-amz-target",
