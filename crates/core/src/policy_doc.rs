@@ -95,3 +95,44 @@ pub(crate) fn findings(doc: &Value) -> Vec<ValidationErrorEntry> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structure_is_checked() {
+        for bad in [
+            "not json",
+            "[]",
+            r#"{"Version":"2001-01-01","Statement":[]}"#,
+            r#"{"Version":"2012-10-17"}"#,
+            r#"{"Statement":["x"]}"#,
+            r#"{"Statement":{"Effect":"Maybe","Action":"*"}}"#,
+            r#"{"Statement":{"Effect":"Allow"}}"#,
+        ] {
+            assert_eq!(
+                parse(bad).expect_err(bad).code,
+                ErrorCode::MalformedPolicyDocument,
+                "{bad}"
+            );
+        }
+        let single = parse(r#"{"Statement":{"Effect":"Deny","NotAction":"secretsmanager:Get*","Principal":{"AWS":["arn:aws:iam::1:root","*"]}}}"#).expect("single statement");
+        assert!(!is_public(&single), "a Deny is never public");
+        assert!(findings(&single).is_empty());
+    }
+
+    #[test]
+    fn public_grants_are_found() {
+        let public = parse(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::1:root","*"]},"Action":"*"}]}"#).expect("doc");
+        assert!(is_public(&public));
+        assert_eq!(findings(&public)[0].check_name, "BROAD_ACCESS");
+        let conditioned = parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"1"}}}]}"#).expect("doc");
+        assert!(!is_public(&conditioned));
+        let no_principal =
+            parse(r#"{"Statement":[{"Effect":"Allow","Action":"*"}]}"#).expect("doc");
+        assert_eq!(findings(&no_principal)[0].check_name, "MISSING_PRINCIPAL");
+        let not_principal = parse(r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::1:root"},"Action":"*"}]}"#).expect("doc");
+        assert!(is_public(&not_principal));
+    }
+}

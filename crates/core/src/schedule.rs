@@ -76,3 +76,58 @@ pub(crate) fn next_after(rules: &RotationRules, from: f64) -> Option<f64> {
         Interval::Cron => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(days: Option<i64>, expr: Option<&str>, duration: Option<&str>) -> RotationRules {
+        RotationRules {
+            automatically_after_days: days,
+            schedule_expression: expr.map(str::to_owned),
+            duration: duration.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn intervals_and_next_dates() {
+        assert_eq!(
+            next_after(&rules(Some(90), None, None), 0.0),
+            Some(90.0 * 86_400.0)
+        );
+        assert_eq!(
+            next_after(&rules(None, Some("rate(10 days)"), None), 5.0),
+            Some(5.0 + 10.0 * 86_400.0)
+        );
+        assert_eq!(
+            next_after(&rules(None, Some("rate(4 hours)"), None), 0.0),
+            Some(4.0 * 3600.0)
+        );
+        assert_eq!(
+            next_after(&rules(None, Some("cron(0 8 1 * ? *)"), None), 0.0),
+            None
+        );
+        assert_eq!(next_after(&rules(None, None, None), 0.0), None);
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate(&rules(Some(30), None, Some("3h"))).is_ok());
+        assert!(validate(&rules(None, Some("cron(0 8 1 * ? *)"), Some("2h"))).is_ok());
+        for bad in [
+            rules(Some(1), Some("rate(1 day)"), None),
+            rules(None, Some("rate(2 hours)"), None),
+            rules(None, Some("rate(x days)"), None),
+            rules(None, Some("rate(1001 days)"), None),
+            rules(None, Some("rate(5 weeks)"), None),
+            rules(None, Some("cron(0 8 * *)"), None),
+            rules(None, Some("every day"), None),
+            rules(Some(1), None, Some("25h")),
+            rules(Some(1), None, Some("24h")),
+            rules(None, Some("rate(4 hours)"), Some("4h")),
+            rules(Some(1), None, Some("xh")),
+        ] {
+            assert!(validate(&bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}

@@ -395,3 +395,168 @@ fn signing_and_verifying_round_trip() {
     assert_eq!(verified.region, "eu-west-1");
     assert_eq!(verified.session_token.as_deref(), Some("tok"));
 }
+
+fn verify_with(
+    headers: &[(&str, &str)],
+    uri: &str,
+    now: OffsetDateTime,
+) -> Result<s9_sigv4::Verified, SigV4Error> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    let uri: Uri = uri.parse().expect("uri");
+    let parts = RequestParts {
+        method: &Method::GET,
+        uri: &uri,
+        headers: &map,
+        body: b"",
+    };
+    Verifier {
+        uri_encoding: UriEncoding::Single,
+        ..Verifier::default()
+    }
+    .verify(parts, now, &lookup)
+}
+
+#[test]
+fn the_date_header_form_and_malformed_authorization_headers() {
+    let now = time::macros::datetime!(2015-08-30 12:36:00 UTC);
+    // get-vanilla signed with a `Date` header instead of `X-Amz-Date`: the signature covers
+    // the same time, so only the header form differs.
+    let dir = vector_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("get-vanilla"))
+        .expect("get-vanilla");
+    let signed = std::fs::read_to_string(dir.join("header-signed-request.txt")).expect("signed");
+    let auth = parse_request(&signed)
+        .headers
+        .get("authorization")
+        .expect("auth")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let err = verify_with(
+        &[
+            ("host", "example.amazonaws.com"),
+            ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
+            ("authorization", &auth),
+        ],
+        "/",
+        now,
+    )
+    .expect_err("x-amz-date was signed but is absent");
+    assert_eq!(err, SigV4Error::SignatureMismatch);
+
+    let cases = [
+        (
+            "AWS4-HMAC-SHA1 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=00",
+            "Unsupported AWS 'algorithm'",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/aws4_request, SignedHeaders=host, Signature=00",
+            "scoped to a valid region",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws5_request, SignedHeaders=host, Signature=00",
+            "valid terminator",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=x-amz-date, Signature=00",
+            "'Host'",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=00",
+            "must name an access key",
+        ),
+    ];
+    for (header, expected) in cases {
+        let err = verify_with(
+            &[
+                ("host", "example.amazonaws.com"),
+                ("x-amz-date", "20150830T123600Z"),
+                ("authorization", header),
+            ],
+            "/",
+            now,
+        )
+        .expect_err(header);
+        assert!(
+            matches!(&err, SigV4Error::Incomplete(m) if m.contains(expected)),
+            "{header}: {err:?}"
+        );
+    }
+    let err = verify_with(&[("host", "h"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=00")], "/", now)
+        .expect_err("no date");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("'X-Amz-Date' or a 'Date'")),
+        "{err:?}"
+    );
+    let err = verify_with(&[("host", "h"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150831/us-east-1/service/aws4_request, SignedHeaders=host, Signature=00")], "/", now)
+        .expect_err("scope date");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("Date in Credential scope")),
+        "{err:?}"
+    );
+    let err = verify_with(&[("host", "h"), ("x-amz-date", "yesterday"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=00")], "/", now)
+        .expect_err("bad date");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("ISO-8601")),
+        "{err:?}"
+    );
+    let err = verify_with(&[("host", "h"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=zz")], "/", now)
+        .expect_err("bad hex");
+    assert_eq!(err, SigV4Error::SignatureMismatch);
+}
+
+#[test]
+fn presigned_urls_expire_and_need_every_part() {
+    let dir = vector_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("get-vanilla"))
+        .expect("get-vanilla");
+    let case = case(&dir);
+    let signed = std::fs::read_to_string(dir.join("query-signed-request.txt")).expect("signed");
+    let req = parse_request(&signed);
+    let later = case.now + time::Duration::seconds(3601);
+    let parts = RequestParts {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    let verifier = Verifier {
+        uri_encoding: UriEncoding::Single,
+        ..Verifier::default()
+    };
+    assert_eq!(
+        verifier.verify(parts, later, &lookup),
+        Err(SigV4Error::PresignExpired)
+    );
+    let err = verify_with(
+        &[("host", "h")],
+        "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20150830T123600Z",
+        case.now,
+    )
+    .expect_err("parts");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("X-Amz-Credential") && m.contains("X-Amz-Signature")),
+        "{err:?}"
+    );
+    let err = verify_with(&[("host", "h")], "/?X-Amz-Algorithm=AWS4-ECDSA", case.now)
+        .expect_err("algorithm");
+    assert!(matches!(err, SigV4Error::Incomplete(_)));
+    let err = verify_with(
+        &[("host", "h")],
+        "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=0&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+        case.now,
+    )
+    .expect_err("expires");
+    assert!(
+        matches!(&err, SigV4Error::Incomplete(m) if m.contains("X-Amz-Expires")),
+        "{err:?}"
+    );
+}

@@ -134,3 +134,32 @@ impl ApiError {
         .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_statuses() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&ApiError::not_found().to_body()).expect("json");
+        assert_eq!(body["__type"], "ResourceNotFoundException");
+        assert_eq!(
+            body["Message"],
+            "Secrets Manager can't find the specified secret."
+        );
+        let bare: serde_json::Value =
+            serde_json::from_slice(&ApiError::new(ErrorCode::UnknownOperation, "").to_body())
+                .expect("json");
+        assert!(bare.get("Message").is_none());
+        assert_eq!(ApiError::internal().code.http_status(), 500);
+        assert_eq!(ErrorCode::MissingAuthenticationToken.http_status(), 403);
+        assert_eq!(ErrorCode::RequestEntityTooLarge.http_status(), 413);
+        assert_eq!(ErrorCode::RequestTimeout.http_status(), 408);
+        assert_eq!(ErrorCode::AccessDenied.http_status(), 400);
+        assert_eq!(
+            ApiError::invalid_request("x").to_string(),
+            "InvalidRequestException: x"
+        );
+    }
+}

@@ -289,3 +289,57 @@ print("ok")
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// The benchmark runs end to end: against a server it starts itself, and against a running
+/// one named by `--endpoint`. (It measures; this only checks that it works and counts.)
+#[test]
+fn bench_runs_against_its_own_server_and_an_endpoint() {
+    let out = Command::new(crate::harness::BIN)
+        .args([
+            "bench",
+            "--duration-secs",
+            "1",
+            "--connections",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["operation"], "GetSecretValue");
+    assert!(report["requests"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert_eq!(report["errors"], 0);
+
+    let server = TestServer::start();
+    let out = Command::new(crate::harness::BIN)
+        .args([
+            "bench",
+            "--op",
+            "put",
+            "--duration-secs",
+            "1",
+            "--connections",
+            "2",
+            "--endpoint",
+            &server.endpoint(),
+            "--credentials",
+        ])
+        .arg(server.credentials_path())
+        .output()
+        .expect("bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PutSecretValue x2 connections") && text.contains("(0 errors)"),
+        "{text}"
+    );
+}
