@@ -5,6 +5,7 @@
 //! This crate has no HTTP in it: the server decodes a request into `s9_wire` shapes, calls
 //! the [`Service`], and encodes what comes back. Time comes from an injected [`Clock`].
 
+mod access;
 pub mod clock;
 mod listing;
 mod names;
@@ -15,5 +16,6 @@ mod schedule;
 mod service;
 pub mod staging;
 
+pub use access::{Caller, administrator_policies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use service::{BatchValues, LoadError, SecretPayload, SecretValue, Service};

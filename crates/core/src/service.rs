@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use s9_policy::{Context, Policy, PolicyKind};
 use s9_store::{Envelope, Mutation, Sealed, Store, Table};
 use s9_wire::shapes::*;
 use s9_wire::{ApiError, ErrorCode, SecretBlob, SecretText};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::access::{self, Caller, Target};
 use crate::clock::{Clock, epoch_seconds};
 use crate::listing::{self, Page};
 use crate::record::{Replica, Rotation, SecretRecord, StoredSecret};
@@ -131,6 +133,34 @@ pub struct BatchValues {
 struct Entry {
     record: SecretRecord,
     values: HashMap<String, Sealed>,
+    /// The record's resource policy, parsed.
+    policy: Option<Arc<Policy>>,
+}
+
+impl Entry {
+    fn new(
+        record: SecretRecord,
+        values: HashMap<String, Sealed>,
+    ) -> Result<Self, s9_policy::PolicyError> {
+        let policy = match &record.resource_policy {
+            Some(text) => Some(Arc::new(Policy::parse(text, PolicyKind::Resource)?)),
+            None => None,
+        };
+        Ok(Self {
+            record,
+            values,
+            policy,
+        })
+    }
+
+    /// Re-parses the record's resource policy after a change.
+    fn refresh_policy(&mut self) -> Result<(), ApiError> {
+        self.policy = match &self.record.resource_policy {
+            Some(text) => Some(Arc::new(policy_doc::parse(text)?)),
+            None => None,
+        };
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -253,10 +283,14 @@ impl Service {
             let record = stored.into_current();
             let region = state.regions.entry(record.region.clone()).or_default();
             region.names.insert(record.name.clone(), record.arn.clone());
-            let entry = Entry {
-                values: values.remove(&record.arn).unwrap_or_default(),
-                record,
-            };
+            let entry = Entry::new(
+                record.clone(),
+                values.remove(&record.arn).unwrap_or_default(),
+            )
+            .map_err(|e| LoadError::Corrupt {
+                key: key.clone(),
+                reason: format!("resource policy: {e}"),
+            })?;
             region.secrets.insert(key, entry);
         }
         Ok(Self {
@@ -371,10 +405,46 @@ impl Service {
             .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))
     }
 
+    /// Authorizes `action` on the secret `secret_id` names, or would name: a caller who may
+    /// not act on a name learns nothing about whether it exists.
+    fn authorize_id(
+        &self,
+        caller: &Caller,
+        action: &str,
+        state: &State,
+        region: &str,
+        secret_id: &str,
+        keys: &Context,
+    ) -> Result<(), ApiError> {
+        let mut keys = keys.clone();
+        keys.set("secretsmanager:SecretId", secret_id);
+        match lookup(state, region, &self.account_id, secret_id) {
+            Ok(entry) => access::authorize(
+                caller,
+                action,
+                Target::Secret(&entry.record, entry.policy.as_deref()),
+                &keys,
+            ),
+            Err(e) if e.code == ErrorCode::Validation => Err(e),
+            Err(_) => {
+                let arn = if secret_id.starts_with("arn:") {
+                    secret_id.to_owned()
+                } else {
+                    format!(
+                        "arn:aws:secretsmanager:{region}:{}:secret:{secret_id}",
+                        self.account_id
+                    )
+                };
+                access::authorize(caller, action, Target::Named(&arn), &keys)
+            }
+        }
+    }
+
     // ---- operations -------------------------------------------------------------------
 
     pub async fn create_secret(
         &self,
+        caller: &Caller,
         region: &str,
         req: CreateSecretRequest,
     ) -> Result<SecretRef, ApiError> {
@@ -394,7 +464,27 @@ impl Service {
         };
         let replica_regions = req.add_replica_regions.unwrap_or_default();
         let force = req.force_overwrite_replica_secret.unwrap_or(false);
+        let mut keys = Context::new();
+        keys.set("secretsmanager:Name", name.clone());
+        if let Some(d) = &req.description {
+            keys.set("secretsmanager:Description", d.clone());
+        }
+        if let Some(k) = &req.kms_key_id {
+            keys.set("secretsmanager:KmsKeyId", k.clone());
+        }
+        request_tag_keys(&mut keys, &tags);
+        if !replica_regions.is_empty() {
+            keys.set_all(
+                "secretsmanager:AddReplicaRegions",
+                replica_regions.iter().filter_map(|r| r.region.clone()),
+            );
+            keys.set(
+                "secretsmanager:ForceOverwriteReplicaSecret",
+                force.to_string(),
+            );
+        }
         self.mutate(|state, now, changes| {
+            access::authorize(caller, "CreateSecret", Target::Named(&arn), &keys)?;
             let r = state.regions.entry(region.to_owned()).or_default();
             if let Some(existing) = r.names.get(&name).and_then(|a| r.secrets.get(a)) {
                 if existing.record.is_deleted() {
@@ -434,7 +524,7 @@ impl Service {
             }
             changes.save(&record);
             r.names.insert(name.clone(), arn.clone());
-            r.secrets.insert(arn.clone(), Entry { record, values });
+            r.secrets.insert(arn.clone(), Entry { record, values, policy: None });
             if !replica_regions.is_empty() {
                 self.add_replicas(state, region, &arn, &replica_regions, force, changes)?;
             }
@@ -452,12 +542,21 @@ impl Service {
 
     pub fn get_secret_value(
         &self,
+        caller: &Caller,
         region: &str,
         req: &GetSecretValueRequest,
     ) -> Result<SecretValue, ApiError> {
         let secret_id = req.secret_id.as_deref().unwrap_or_default();
+        let mut keys = Context::new();
+        if let Some(v) = &req.version_id {
+            keys.set("secretsmanager:VersionId", v.clone());
+        }
+        if let Some(v) = &req.version_stage {
+            keys.set("secretsmanager:VersionStage", v.clone());
+        }
         let (value, touch) = {
             let state = self.read();
+            self.authorize_id(caller, "GetSecretValue", &state, region, secret_id, &keys)?;
             let entry = lookup(&state, region, &self.account_id, secret_id)?;
             if entry.record.is_deleted() {
                 return Err(ApiError::invalid_request(DELETED_MESSAGE));
@@ -542,9 +641,16 @@ impl Service {
 
     pub fn batch_get_secret_value(
         &self,
+        caller: &Caller,
         region: &str,
         req: &BatchGetSecretValueRequest,
     ) -> Result<BatchValues, ApiError> {
+        access::authorize(
+            caller,
+            "BatchGetSecretValue",
+            Target::Account,
+            &Context::new(),
+        )?;
         let mut out = BatchValues::default();
         match (&req.secret_id_list, &req.filters) {
             (Some(_), Some(_)) => {
@@ -569,7 +675,7 @@ impl Service {
                         version_id: None,
                         version_stage: None,
                     };
-                    match self.get_secret_value(region, &one) {
+                    match self.get_secret_value(caller, region, &one) {
                         Ok(v) => out.values.push(v),
                         Err(e) => out.errors.push(ApiErrorEntry {
                             secret_id: id.clone(),
@@ -604,7 +710,7 @@ impl Service {
                         version_id: None,
                         version_stage: None,
                     };
-                    match self.get_secret_value(region, &one) {
+                    match self.get_secret_value(caller, region, &one) {
                         Ok(v) => out.values.push(v),
                         Err(e) => out.errors.push(ApiErrorEntry {
                             secret_id: arn.clone(),
@@ -620,6 +726,7 @@ impl Service {
 
     pub async fn put_secret_value(
         &self,
+        caller: &Caller,
         region: &str,
         req: PutSecretValueRequest,
     ) -> Result<SecretRef, ApiError> {
@@ -637,6 +744,14 @@ impl Service {
             .collect();
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
+            self.authorize_id(
+                caller,
+                "PutSecretValue",
+                state,
+                region,
+                &secret_id,
+                &Context::new(),
+            )?;
             let arn = writable(state, region, &self.account_id, &secret_id)?
                 .record
                 .arn
@@ -721,6 +836,7 @@ impl Service {
 
     pub async fn update_secret(
         &self,
+        caller: &Caller,
         region: &str,
         req: UpdateSecretRequest,
     ) -> Result<SecretRef, ApiError> {
@@ -729,7 +845,15 @@ impl Service {
             return Err(ApiError::invalid_request(TOKEN_MESSAGE));
         }
         let secret_id = req.secret_id.unwrap_or_default();
+        let mut keys = Context::new();
+        if let Some(d) = &req.description {
+            keys.set("secretsmanager:Description", d.clone());
+        }
+        if let Some(k) = &req.kms_key_id {
+            keys.set("secretsmanager:KmsKeyId", k.clone());
+        }
         self.mutate(|state, now, changes| {
+            self.authorize_id(caller, "UpdateSecret", state, region, &secret_id, &keys)?;
             let entry = writable(state, region, &self.account_id, &secret_id)?;
             let arn = entry.record.arn.clone();
             let record = &mut entry.record;
@@ -768,17 +892,27 @@ impl Service {
 
     pub async fn update_secret_version_stage(
         &self,
+        caller: &Caller,
         region: &str,
         req: UpdateSecretVersionStageRequest,
     ) -> Result<SecretRef, ApiError> {
         let stage = req.version_stage.unwrap_or_default();
-        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
-            record.versions.update_stage(
-                &stage,
-                req.remove_from_version_id.as_deref(),
-                req.move_to_version_id.as_deref(),
-            )
-        })
+        let mut keys = Context::new();
+        keys.set("secretsmanager:VersionStage", stage.clone());
+        self.change_secret(
+            caller,
+            "UpdateSecretVersionStage",
+            &keys,
+            region,
+            &req.secret_id.unwrap_or_default(),
+            |record| {
+                record.versions.update_stage(
+                    &stage,
+                    req.remove_from_version_id.as_deref(),
+                    req.move_to_version_id.as_deref(),
+                )
+            },
+        )
         .await
     }
 
@@ -786,13 +920,19 @@ impl Service {
     /// the record and updates the replicas. Answers `{ARN, Name}`.
     async fn change_secret(
         &self,
+        caller: &Caller,
+        action: &str,
+        keys: &Context,
         region: &str,
         secret_id: &str,
         f: impl FnOnce(&mut SecretRecord) -> Result<(), ApiError>,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
-            let record = &mut writable(state, region, &self.account_id, secret_id)?.record;
-            f(record)?;
+            self.authorize_id(caller, action, state, region, secret_id, keys)?;
+            let entry = writable(state, region, &self.account_id, secret_id)?;
+            f(&mut entry.record)?;
+            entry.refresh_policy()?;
+            let record = &mut entry.record;
             record.last_changed = now;
             changes.save(record);
             let (arn, name) = (record.arn.clone(), record.name.clone());
@@ -808,10 +948,19 @@ impl Service {
 
     pub fn describe_secret(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<SecretDescription, ApiError> {
         let state = self.read();
+        self.authorize_id(
+            caller,
+            "DescribeSecret",
+            &state,
+            region,
+            secret_id,
+            &Context::new(),
+        )?;
         let entry = lookup(&state, region, &self.account_id, secret_id)?;
         let mut d = describe(&entry.record);
         d.version_ids_to_stages = d.secret_versions_to_stages.take();
@@ -820,9 +969,11 @@ impl Service {
 
     pub fn list_secrets(
         &self,
+        caller: &Caller,
         region: &str,
         req: &ListSecretsRequest,
     ) -> Result<ListSecretsResponse, ApiError> {
+        access::authorize(caller, "ListSecrets", Target::Account, &Context::new())?;
         let filters = listing::Filters::parse(req.filters.as_deref().unwrap_or_default())?;
         let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(100))?;
         let state = self.read();
@@ -854,10 +1005,20 @@ impl Service {
 
     pub fn list_secret_version_ids(
         &self,
+        caller: &Caller,
         region: &str,
         req: &ListSecretVersionIdsRequest,
     ) -> Result<ListSecretVersionIdsResponse, ApiError> {
         let state = self.read();
+        let secret_id = req.secret_id.as_deref().unwrap_or_default();
+        self.authorize_id(
+            caller,
+            "ListSecretVersionIds",
+            &state,
+            region,
+            secret_id,
+            &Context::new(),
+        )?;
         let entry = lookup(
             &state,
             region,
@@ -894,6 +1055,7 @@ impl Service {
 
     pub async fn delete_secret(
         &self,
+        caller: &Caller,
         region: &str,
         req: DeleteSecretRequest,
     ) -> Result<SecretRef, ApiError> {
@@ -910,7 +1072,16 @@ impl Service {
             ));
         }
         let secret_id = req.secret_id.unwrap_or_default();
+        let mut keys = Context::new();
+        keys.set(
+            "secretsmanager:ForceDeleteWithoutRecovery",
+            force.to_string(),
+        );
+        if !force {
+            keys.set("secretsmanager:RecoveryWindowInDays", window.to_string());
+        }
         self.mutate(|state, now, changes| {
+            self.authorize_id(caller, "DeleteSecret", state, region, &secret_id, &keys)?;
             let entry = lookup_mut(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             if record.is_replica() {
@@ -942,10 +1113,19 @@ impl Service {
 
     pub async fn restore_secret(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
+            self.authorize_id(
+                caller,
+                "RestoreSecret",
+                state,
+                region,
+                secret_id,
+                &Context::new(),
+            )?;
             let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             if record.is_replica() {
@@ -989,78 +1169,125 @@ impl Service {
 
     pub async fn tag_resource(
         &self,
+        caller: &Caller,
         region: &str,
         req: TagResourceRequest,
     ) -> Result<(), ApiError> {
         let tags = validate_tags(req.tags.unwrap_or_default())?;
-        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
-            let list = record.tags.get_or_insert_with(Vec::new);
-            for (k, v) in tags {
-                match list.iter_mut().find(|(key, _)| *key == k) {
-                    Some(existing) => existing.1 = v,
-                    None => list.push((k, v)),
+        let mut keys = Context::new();
+        request_tag_keys(&mut keys, &tags);
+        self.change_secret(
+            caller,
+            "TagResource",
+            &keys,
+            region,
+            &req.secret_id.unwrap_or_default(),
+            |record| {
+                let list = record.tags.get_or_insert_with(Vec::new);
+                for (k, v) in tags {
+                    match list.iter_mut().find(|(key, _)| *key == k) {
+                        Some(existing) => existing.1 = v,
+                        None => list.push((k, v)),
+                    }
                 }
-            }
-            if list.len() > MAX_TAGS {
-                return Err(too_many_tags());
-            }
-            Ok(())
-        })
+                if list.len() > MAX_TAGS {
+                    return Err(too_many_tags());
+                }
+                Ok(())
+            },
+        )
         .await
         .map(drop)
     }
 
     pub async fn untag_resource(
         &self,
+        caller: &Caller,
         region: &str,
         req: UntagResourceRequest,
     ) -> Result<(), ApiError> {
-        let keys = req.tag_keys.unwrap_or_default();
-        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
-            record
-                .tags
-                .get_or_insert_with(Vec::new)
-                .retain(|(k, _)| !keys.contains(k));
-            Ok(())
-        })
+        let tag_keys = req.tag_keys.unwrap_or_default();
+        let mut keys = Context::new();
+        keys.set_all("aws:TagKeys", tag_keys.iter().cloned());
+        self.change_secret(
+            caller,
+            "UntagResource",
+            &keys,
+            region,
+            &req.secret_id.unwrap_or_default(),
+            |record| {
+                record
+                    .tags
+                    .get_or_insert_with(Vec::new)
+                    .retain(|(k, _)| !tag_keys.contains(k));
+                Ok(())
+            },
+        )
         .await
         .map(drop)
     }
 
     pub fn get_random_password(
         &self,
+        caller: &Caller,
         req: &GetRandomPasswordRequest,
     ) -> Result<RandomPassword, ApiError> {
+        access::authorize(
+            caller,
+            "GetRandomPassword",
+            Target::Account,
+            &Context::new(),
+        )?;
         let password = password::generate(req)?;
         Ok(RandomPassword(SecretText::new(password.to_string())))
     }
 
     pub async fn put_resource_policy(
         &self,
+        caller: &Caller,
         region: &str,
         req: PutResourcePolicyRequest,
     ) -> Result<SecretRef, ApiError> {
         let policy = req.resource_policy.unwrap_or_default();
         let doc = policy_doc::parse(&policy)?;
-        if req.block_public_policy == Some(true) && policy_doc::is_public(&doc) {
+        let block_public = req.block_public_policy == Some(true);
+        if block_public && policy_doc::is_public(&doc) {
             return Err(ApiError::new(
                 ErrorCode::PublicPolicy,
                 "BlockPublicPolicy parameter is set to true and resource policy is public.",
             ));
         }
-        self.change_secret(region, &req.secret_id.unwrap_or_default(), |record| {
-            record.resource_policy = Some(policy);
-            Ok(())
-        })
+        let mut keys = Context::new();
+        keys.set("secretsmanager:BlockPublicPolicy", block_public.to_string());
+        self.change_secret(
+            caller,
+            "PutResourcePolicy",
+            &keys,
+            region,
+            &req.secret_id.unwrap_or_default(),
+            |record| {
+                record.resource_policy = Some(policy);
+                Ok(())
+            },
+        )
         .await
     }
 
     pub fn get_resource_policy(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<GetResourcePolicyResponse, ApiError> {
         let state = self.read();
+        self.authorize_id(
+            caller,
+            "GetResourcePolicy",
+            &state,
+            region,
+            secret_id,
+            &Context::new(),
+        )?;
         let entry = lookup(&state, region, &self.account_id, secret_id)?;
         if entry.record.is_deleted() {
             return Err(ApiError::invalid_request(DELETED_MESSAGE));
@@ -1074,24 +1301,49 @@ impl Service {
 
     pub async fn delete_resource_policy(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
-        self.change_secret(region, secret_id, |record| {
-            record.resource_policy = None;
-            Ok(())
-        })
+        self.change_secret(
+            caller,
+            "DeleteResourcePolicy",
+            &Context::new(),
+            region,
+            secret_id,
+            |record| {
+                record.resource_policy = None;
+                Ok(())
+            },
+        )
         .await
     }
 
     pub fn validate_resource_policy(
         &self,
+        caller: &Caller,
         region: &str,
         req: &ValidateResourcePolicyRequest,
     ) -> Result<ValidateResourcePolicyResponse, ApiError> {
-        if let Some(id) = req.secret_id.as_deref() {
-            let state = self.read();
-            lookup(&state, region, &self.account_id, id)?;
+        match req.secret_id.as_deref() {
+            Some(id) => {
+                let state = self.read();
+                self.authorize_id(
+                    caller,
+                    "ValidateResourcePolicy",
+                    &state,
+                    region,
+                    id,
+                    &Context::new(),
+                )?;
+                lookup(&state, region, &self.account_id, id)?;
+            }
+            None => access::authorize(
+                caller,
+                "ValidateResourcePolicy",
+                Target::Account,
+                &Context::new(),
+            )?,
         }
         let doc = policy_doc::parse(req.resource_policy.as_deref().unwrap_or_default())?;
         let errors = policy_doc::findings(&doc);
@@ -1103,6 +1355,7 @@ impl Service {
 
     pub async fn rotate_secret(
         &self,
+        caller: &Caller,
         region: &str,
         req: RotateSecretRequest,
     ) -> Result<SecretRef, ApiError> {
@@ -1115,7 +1368,20 @@ impl Service {
             crate::schedule::validate(r)?;
         }
         let secret_id = req.secret_id.clone().unwrap_or_default();
+        let mut keys = Context::new();
+        if let Some(l) = &req.rotation_lambda_arn {
+            keys.set("secretsmanager:RotationLambdaARN", l.clone());
+        }
+        keys.set(
+            "secretsmanager:ModifyRotationRules",
+            rules.is_some().to_string(),
+        );
+        keys.set(
+            "secretsmanager:RotateImmediately",
+            (req.rotate_immediately != Some(false)).to_string(),
+        );
         self.mutate(|state, now, changes| {
+            self.authorize_id(caller, "RotateSecret", state, region, &secret_id, &keys)?;
             let entry = writable(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             if let Some(lambda) = req.rotation_lambda_arn.clone().filter(|a| !a.is_empty()) {
@@ -1158,10 +1424,19 @@ impl Service {
 
     pub async fn cancel_rotate_secret(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
+            self.authorize_id(
+                caller,
+                "CancelRotateSecret",
+                state,
+                region,
+                secret_id,
+                &Context::new(),
+            )?;
             let entry = writable(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             if !record.rotation.enabled && record.rotation.pending_token.is_none() {
@@ -1187,13 +1462,31 @@ impl Service {
 
     pub async fn replicate_secret_to_regions(
         &self,
+        caller: &Caller,
         region: &str,
         req: ReplicateSecretToRegionsRequest,
     ) -> Result<SecretRef, ApiError> {
         let secret_id = req.secret_id.unwrap_or_default();
         let regions = req.add_replica_regions.unwrap_or_default();
         let force = req.force_overwrite_replica_secret.unwrap_or(false);
+        let mut keys = Context::new();
+        keys.set_all(
+            "secretsmanager:AddReplicaRegions",
+            regions.iter().filter_map(|r| r.region.clone()),
+        );
+        keys.set(
+            "secretsmanager:ForceOverwriteReplicaSecret",
+            force.to_string(),
+        );
         self.mutate(|state, _now, changes| {
+            self.authorize_id(
+                caller,
+                "ReplicateSecretToRegions",
+                state,
+                region,
+                &secret_id,
+                &keys,
+            )?;
             let arn = writable(state, region, &self.account_id, &secret_id)?
                 .record
                 .arn
@@ -1211,12 +1504,21 @@ impl Service {
 
     pub async fn remove_regions_from_replication(
         &self,
+        caller: &Caller,
         region: &str,
         req: RemoveRegionsFromReplicationRequest,
     ) -> Result<SecretRef, ApiError> {
         let secret_id = req.secret_id.unwrap_or_default();
         let remove = req.remove_replica_regions.unwrap_or_default();
         self.mutate(|state, now, changes| {
+            self.authorize_id(
+                caller,
+                "RemoveRegionsFromReplication",
+                state,
+                region,
+                &secret_id,
+                &Context::new(),
+            )?;
             let entry = writable(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             for r in &remove {
@@ -1252,10 +1554,19 @@ impl Service {
 
     pub async fn stop_replication_to_replica(
         &self,
+        caller: &Caller,
         region: &str,
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
+            self.authorize_id(
+                caller,
+                "StopReplicationToReplica",
+                state,
+                region,
+                secret_id,
+                &Context::new(),
+            )?;
             let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             let Some(primary_region) = record.primary_region.take() else {
@@ -1411,7 +1722,15 @@ impl Service {
             }
             changes.save(&record);
             r.names.insert(record.name.clone(), target_arn.clone());
-            r.secrets.insert(target_arn, Entry { record, values });
+            let policy = primary.policy.clone();
+            r.secrets.insert(
+                target_arn,
+                Entry {
+                    record,
+                    values,
+                    policy,
+                },
+            );
         }
         Ok(())
     }
@@ -1453,6 +1772,17 @@ fn remove_secret(state: &mut State, region: &str, arn: &str, changes: &mut Chang
 
 fn day_start(t: f64) -> f64 {
     (t / 86_400.0).floor() * 86_400.0
+}
+
+/// `aws:RequestTag/*` and `aws:TagKeys` for a request that sets tags.
+fn request_tag_keys(keys: &mut Context, tags: &[(String, String)]) {
+    if tags.is_empty() {
+        return;
+    }
+    for (k, v) in tags {
+        keys.set(&format!("aws:RequestTag/{k}"), v.clone());
+    }
+    keys.set_all("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()));
 }
 
 /// Most tags one secret may carry.

@@ -8,13 +8,17 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use s9_core::staging::{CURRENT, PENDING, PREVIOUS, VersionMeta, Versions};
-use s9_core::{ManualClock, SecretPayload, Service};
+use s9_core::{Caller, ManualClock, SecretPayload, Service};
 use s9_store::{Envelope, FileKeyProvider, Mutation, Store, Table};
 use s9_wire::ErrorCode;
 use s9_wire::shapes::*;
 use time::{Duration, macros::datetime};
 
 const REGION: &str = "us-east-1";
+
+fn admin() -> Caller {
+    Caller::administrator("arn:aws:iam::123456789012:user/admin")
+}
 
 fn open(dir: &Path, clock: Arc<ManualClock>) -> Service {
     let envelope = Envelope::new(Box::new(
@@ -57,7 +61,7 @@ async fn deleted_secrets_are_purged_when_their_window_ends() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
     let service = open(dir.path(), Arc::clone(&clock));
     service
-        .create_secret(REGION, create("a", "v", 1))
+        .create_secret(&admin(), REGION, create("a", "v", 1))
         .await
         .expect("create");
     let req = DeleteSecretRequest {
@@ -65,13 +69,19 @@ async fn deleted_secrets_are_purged_when_their_window_ends() {
         recovery_window_in_days: Some(7),
         ..Default::default()
     };
-    service.delete_secret(REGION, req).await.expect("delete");
+    service
+        .delete_secret(&admin(), REGION, req)
+        .await
+        .expect("delete");
     clock.advance(Duration::days(7) - Duration::seconds(1));
     assert!(service.purge_due().await.expect("purge").is_empty());
     clock.advance(Duration::seconds(1));
     assert_eq!(service.purge_due().await.expect("purge").len(), 1);
     assert_eq!(
-        service.describe_secret(REGION, "a").expect_err("gone").code,
+        service
+            .describe_secret(&admin(), REGION, "a")
+            .expect_err("gone")
+            .code,
         ErrorCode::ResourceNotFound
     );
     drop(service);
@@ -85,18 +95,24 @@ async fn last_accessed_is_kept_to_the_day() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-04 15:30 UTC)));
     let service = open(dir.path(), Arc::clone(&clock));
     service
-        .create_secret(REGION, create("a", "v", 1))
+        .create_secret(&admin(), REGION, create("a", "v", 1))
         .await
         .expect("create");
-    service.get_secret_value(REGION, &get("a")).expect("get");
+    service
+        .get_secret_value(&admin(), REGION, &get("a"))
+        .expect("get");
     let day = datetime!(2026-03-04 00:00 UTC).unix_timestamp() as f64;
-    let described = service.describe_secret(REGION, "a").expect("describe");
+    let described = service
+        .describe_secret(&admin(), REGION, "a")
+        .expect("describe");
     assert_eq!(described.last_accessed_date, Some(day));
     clock.advance(Duration::days(1));
-    service.get_secret_value(REGION, &get("a")).expect("get");
+    service
+        .get_secret_value(&admin(), REGION, &get("a"))
+        .expect("get");
     assert_eq!(
         service
-            .describe_secret(REGION, "a")
+            .describe_secret(&admin(), REGION, "a")
             .expect("describe")
             .last_accessed_date,
         Some(day + 86_400.0)
@@ -109,7 +125,7 @@ async fn old_deprecated_versions_are_pruned_beyond_one_hundred() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
     let service = open(dir.path(), Arc::clone(&clock));
     service
-        .create_secret(REGION, create("a", "v0", 0))
+        .create_secret(&admin(), REGION, create("a", "v0", 0))
         .await
         .expect("create");
     for n in 1..=110 {
@@ -119,7 +135,10 @@ async fn old_deprecated_versions_are_pruned_beyond_one_hundred() {
             client_request_token: Some(token(n)),
             ..Default::default()
         };
-        service.put_secret_value(REGION, put).await.expect("put");
+        service
+            .put_secret_value(&admin(), REGION, put)
+            .await
+            .expect("put");
     }
     let count = |service: &Service| {
         let mut n = 0;
@@ -131,7 +150,9 @@ async fn old_deprecated_versions_are_pruned_beyond_one_hundred() {
                 next_token: next,
                 ..Default::default()
             };
-            let page = service.list_secret_version_ids(REGION, &req).expect("list");
+            let page = service
+                .list_secret_version_ids(&admin(), REGION, &req)
+                .expect("list");
             n += page.versions.len();
             match page.next_token {
                 Some(t) => next = Some(t),
@@ -147,9 +168,14 @@ async fn old_deprecated_versions_are_pruned_beyond_one_hundred() {
         client_request_token: Some(token(999)),
         ..Default::default()
     };
-    service.put_secret_value(REGION, put).await.expect("put");
+    service
+        .put_secret_value(&admin(), REGION, put)
+        .await
+        .expect("put");
     assert_eq!(count(&service), 100);
-    let current = service.get_secret_value(REGION, &get("a")).expect("get");
+    let current = service
+        .get_secret_value(&admin(), REGION, &get("a"))
+        .expect("get");
     assert_eq!(text(&current), "last");
 }
 
@@ -159,13 +185,13 @@ async fn swapped_or_edited_ciphertexts_fail_with_decryption_failure() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
     let service = open(dir.path(), Arc::clone(&clock));
     let a = service
-        .create_secret(REGION, create("a", "value-a", 1))
+        .create_secret(&admin(), REGION, create("a", "value-a", 1))
         .await
         .expect("a")
         .arn
         .expect("arn");
     let b = service
-        .create_secret(REGION, create("b", "value-b", 2))
+        .create_secret(&admin(), REGION, create("b", "value-b", 2))
         .await
         .expect("b")
         .arn
@@ -198,14 +224,14 @@ async fn swapped_or_edited_ciphertexts_fail_with_decryption_failure() {
     let service = open(dir.path(), Arc::clone(&clock));
     assert_eq!(
         service
-            .get_secret_value(REGION, &get("a"))
+            .get_secret_value(&admin(), REGION, &get("a"))
             .expect_err("swapped")
             .code,
         ErrorCode::DecryptionFailure
     );
     assert_eq!(
         service
-            .get_secret_value(REGION, &get("b"))
+            .get_secret_value(&admin(), REGION, &get("b"))
             .expect_err("swapped")
             .code,
         ErrorCode::DecryptionFailure
@@ -229,7 +255,7 @@ async fn swapped_or_edited_ciphertexts_fail_with_decryption_failure() {
     drop(store);
     let service = open(dir.path(), clock);
     let err = service
-        .get_secret_value(REGION, &get("a"))
+        .get_secret_value(&admin(), REGION, &get("a"))
         .expect_err("edited");
     assert_eq!(err.code, ErrorCode::DecryptionFailure);
     assert!(!err.message.contains("value-"));
@@ -243,7 +269,7 @@ async fn concurrent_changes_reload_exactly_as_served() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 00:00 UTC)));
     let service = Arc::new(open(dir.path(), Arc::clone(&clock)));
     service
-        .create_secret(REGION, create("hot", "v", 0))
+        .create_secret(&admin(), REGION, create("hot", "v", 0))
         .await
         .expect("create");
     let mut tasks = Vec::new();
@@ -259,9 +285,14 @@ async fn concurrent_changes_reload_exactly_as_served() {
                     version_stages: (i % 3 == 0).then(|| vec![PENDING.to_owned()]),
                     ..Default::default()
                 };
-                service.put_secret_value(REGION, put).await.expect("put");
+                service
+                    .put_secret_value(&admin(), REGION, put)
+                    .await
+                    .expect("put");
                 clock.advance(Duration::hours(7));
-                service.get_secret_value(REGION, &get("hot")).expect("get");
+                service
+                    .get_secret_value(&admin(), REGION, &get("hot"))
+                    .expect("get");
             }
         }));
     }
@@ -274,21 +305,37 @@ async fn concurrent_changes_reload_exactly_as_served() {
         max_results: Some(100),
         ..Default::default()
     };
-    let served = serde_json::to_value(service.list_secret_version_ids(REGION, &all).expect("list"))
-        .expect("json");
-    let described = serde_json::to_value(service.describe_secret(REGION, "hot").expect("describe"))
-        .expect("json");
+    let served = serde_json::to_value(
+        service
+            .list_secret_version_ids(&admin(), REGION, &all)
+            .expect("list"),
+    )
+    .expect("json");
+    let described = serde_json::to_value(
+        service
+            .describe_secret(&admin(), REGION, "hot")
+            .expect("describe"),
+    )
+    .expect("json");
     // Every change was submitted before its call returned; closing the store drains them.
     drop(service);
     let service = open(dir.path(), clock);
     assert_eq!(
-        serde_json::to_value(service.list_secret_version_ids(REGION, &all).expect("list"))
-            .expect("json"),
+        serde_json::to_value(
+            service
+                .list_secret_version_ids(&admin(), REGION, &all)
+                .expect("list")
+        )
+        .expect("json"),
         served
     );
     assert_eq!(
-        serde_json::to_value(service.describe_secret(REGION, "hot").expect("describe"))
-            .expect("json"),
+        serde_json::to_value(
+            service
+                .describe_secret(&admin(), REGION, "hot")
+                .expect("describe")
+        )
+        .expect("json"),
         described
     );
 }

@@ -150,10 +150,10 @@ impl Policy {
         let mut sids = HashSet::new();
         for (index, (path, value)) in raw.into_iter().enumerate() {
             let statement = parse_statement(&path, value, index, kind)?;
-            if let Some(sid) = &statement.sid {
-                if !sids.insert(sid.clone()) {
-                    return Err(err(format!("{path}.Sid"), format!("duplicate Sid '{sid}'")));
-                }
+            if let Some(sid) = &statement.sid
+                && !sids.insert(sid.clone())
+            {
+                return Err(err(format!("{path}.Sid"), format!("duplicate Sid '{sid}'")));
             }
             statements.push(statement);
         }

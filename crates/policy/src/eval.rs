@@ -34,10 +34,6 @@ impl Context {
         self.0.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
     }
 
-    fn get_lower(&self, key_lower: &str) -> Option<&[String]> {
-        self.0.get(key_lower).map(Vec::as_slice)
-    }
-
     pub fn extend(&mut self, other: &Context) {
         for (k, v) in &other.0 {
             self.0.insert(k.clone(), v.clone());
@@ -56,15 +52,48 @@ impl Context {
     }
 }
 
-/// What is asked: who does what to which resource.
+/// Where condition keys are looked up. A request's context is usually layered: the
+/// principal's keys, the request's, the resource's.
+pub trait ContextSource {
+    /// The values of `key_lower` (an ASCII-lowercased key name), if present.
+    fn values(&self, key_lower: &str) -> Option<&[String]>;
+}
+
+impl ContextSource for Context {
+    fn values(&self, key_lower: &str) -> Option<&[String]> {
+        self.0.get(key_lower).map(Vec::as_slice)
+    }
+}
+
+/// Several contexts searched in order; the first that has a key answers.
 #[derive(Debug, Clone, Copy)]
+pub struct Layered<'a>(pub &'a [&'a Context]);
+
+impl ContextSource for Layered<'_> {
+    fn values(&self, key_lower: &str) -> Option<&[String]> {
+        self.0.iter().find_map(|c| c.values(key_lower))
+    }
+}
+
+/// What is asked: who does what to which resource.
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub principal_arn: &'a str,
     /// `secretsmanager:GetSecretValue`.
     pub action: &'a str,
     /// The resource's ARN, or `*` for actions on no resource.
     pub resource: &'a str,
-    pub context: &'a Context,
+    pub context: &'a dyn ContextSource,
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("principal_arn", &self.principal_arn)
+            .field("action", &self.action)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which policy a deciding statement belongs to.
@@ -205,7 +234,7 @@ fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool) -> bool {
     }
     s.conditions.iter().all(|c| {
         c.operator
-            .evaluate(&c.values, req.context.get_lower(&c.key_lower))
+            .evaluate(&c.values, req.context.values(&c.key_lower))
     })
 }
 

@@ -12,4 +12,6 @@ mod pattern;
 pub use document::{
     ConditionEntry, Effect, Patterns, Policy, PolicyError, PolicyKind, PrincipalSpec, Statement,
 };
-pub use eval::{Context, Decision, NamedPolicy, Reason, Request, Source, evaluate};
+pub use eval::{
+    Context, ContextSource, Decision, Layered, NamedPolicy, Reason, Request, Source, evaluate,
+};

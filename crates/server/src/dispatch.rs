@@ -1,6 +1,6 @@
 //! From a decoded [`Request`] to the [`Service`] call and the response body.
 
-use s9_core::Service;
+use s9_core::{Caller, Service};
 use s9_wire::shapes::BatchGetSecretValueResponse;
 use s9_wire::{ApiError, Request};
 use serde::Serialize;
@@ -18,14 +18,17 @@ const EMPTY: &[u8] = b"{}";
 /// Runs `request` in `region`.
 pub(crate) async fn dispatch(
     service: &Service,
+    caller: &Caller,
     region: &str,
     request: Request,
 ) -> Result<Body, ApiError> {
     match request {
-        Request::CreateSecret(r) => json(&service.create_secret(region, r).await?),
-        Request::GetSecretValue(r) => json(&service.get_secret_value(region, &r)?.to_wire()),
+        Request::CreateSecret(r) => json(&service.create_secret(caller, region, r).await?),
+        Request::GetSecretValue(r) => {
+            json(&service.get_secret_value(caller, region, &r)?.to_wire())
+        }
         Request::BatchGetSecretValue(r) => {
-            let out = service.batch_get_secret_value(region, &r)?;
+            let out = service.batch_get_secret_value(caller, region, &r)?;
             json(&BatchGetSecretValueResponse {
                 secret_values: out
                     .values
@@ -36,56 +39,68 @@ pub(crate) async fn dispatch(
                 next_token: out.next_token,
             })
         }
-        Request::PutSecretValue(r) => json(&service.put_secret_value(region, r).await?),
-        Request::UpdateSecret(r) => json(&service.update_secret(region, r).await?),
-        Request::UpdateSecretVersionStage(r) => {
-            json(&service.update_secret_version_stage(region, r).await?)
-        }
+        Request::PutSecretValue(r) => json(&service.put_secret_value(caller, region, r).await?),
+        Request::UpdateSecret(r) => json(&service.update_secret(caller, region, r).await?),
+        Request::UpdateSecretVersionStage(r) => json(
+            &service
+                .update_secret_version_stage(caller, region, r)
+                .await?,
+        ),
         Request::DescribeSecret(r) => {
-            json(&service.describe_secret(region, &secret_id(r.secret_id))?)
+            json(&service.describe_secret(caller, region, &secret_id(r.secret_id))?)
         }
-        Request::ListSecrets(r) => json(&service.list_secrets(region, &r)?),
-        Request::ListSecretVersionIds(r) => json(&service.list_secret_version_ids(region, &r)?),
-        Request::DeleteSecret(r) => json(&service.delete_secret(region, r).await?),
+        Request::ListSecrets(r) => json(&service.list_secrets(caller, region, &r)?),
+        Request::ListSecretVersionIds(r) => {
+            json(&service.list_secret_version_ids(caller, region, &r)?)
+        }
+        Request::DeleteSecret(r) => json(&service.delete_secret(caller, region, r).await?),
         Request::RestoreSecret(r) => json(
             &service
-                .restore_secret(region, &secret_id(r.secret_id))
+                .restore_secret(caller, region, &secret_id(r.secret_id))
                 .await?,
         ),
         Request::TagResource(r) => service
-            .tag_resource(region, r)
+            .tag_resource(caller, region, r)
             .await
             .map(|()| EMPTY.to_vec()),
         Request::UntagResource(r) => service
-            .untag_resource(region, r)
+            .untag_resource(caller, region, r)
             .await
             .map(|()| EMPTY.to_vec()),
-        Request::GetRandomPassword(r) => json(&service.get_random_password(&r)?),
-        Request::PutResourcePolicy(r) => json(&service.put_resource_policy(region, r).await?),
+        Request::GetRandomPassword(r) => json(&service.get_random_password(caller, &r)?),
+        Request::PutResourcePolicy(r) => {
+            json(&service.put_resource_policy(caller, region, r).await?)
+        }
         Request::GetResourcePolicy(r) => {
-            json(&service.get_resource_policy(region, &secret_id(r.secret_id))?)
+            json(&service.get_resource_policy(caller, region, &secret_id(r.secret_id))?)
         }
         Request::DeleteResourcePolicy(r) => json(
             &service
-                .delete_resource_policy(region, &secret_id(r.secret_id))
+                .delete_resource_policy(caller, region, &secret_id(r.secret_id))
                 .await?,
         ),
-        Request::ValidateResourcePolicy(r) => json(&service.validate_resource_policy(region, &r)?),
-        Request::RotateSecret(r) => json(&service.rotate_secret(region, r).await?),
+        Request::ValidateResourcePolicy(r) => {
+            json(&service.validate_resource_policy(caller, region, &r)?)
+        }
+        Request::RotateSecret(r) => json(&service.rotate_secret(caller, region, r).await?),
         Request::CancelRotateSecret(r) => json(
             &service
-                .cancel_rotate_secret(region, &secret_id(r.secret_id))
+                .cancel_rotate_secret(caller, region, &secret_id(r.secret_id))
                 .await?,
         ),
-        Request::ReplicateSecretToRegions(r) => {
-            json(&service.replicate_secret_to_regions(region, r).await?)
-        }
-        Request::RemoveRegionsFromReplication(r) => {
-            json(&service.remove_regions_from_replication(region, r).await?)
-        }
+        Request::ReplicateSecretToRegions(r) => json(
+            &service
+                .replicate_secret_to_regions(caller, region, r)
+                .await?,
+        ),
+        Request::RemoveRegionsFromReplication(r) => json(
+            &service
+                .remove_regions_from_replication(caller, region, r)
+                .await?,
+        ),
         Request::StopReplicationToReplica(r) => json(
             &service
-                .stop_replication_to_replica(region, &secret_id(r.secret_id))
+                .stop_replication_to_replica(caller, region, &secret_id(r.secret_id))
                 .await?,
         ),
     }

@@ -12,8 +12,12 @@ use hyper::body::Incoming;
 use s9_sigv4::{RequestParts, SigV4Error};
 use s9_wire::{ApiError, ErrorCode, Operation};
 
+use s9_core::Caller;
+use s9_policy::Context;
+
 use crate::AppState;
 use crate::dispatch::dispatch;
+use crate::principals::Principal;
 
 /// The service name SigV4 credential scopes must carry.
 const SIGNING_SERVICE: &str = "secretsmanager";
@@ -56,7 +60,7 @@ pub(crate) async fn handle(
         )),
     };
     let outcome = match body {
-        Ok(body) => process(&state, &parts, &body).await,
+        Ok(body) => process(&state, &parts, &body, peer).await,
         Err(e) => Err(e),
     };
     let (status, payload, code) = match outcome {
@@ -96,6 +100,7 @@ async fn process(
     state: &AppState,
     parts: &http::request::Parts,
     body: &Bytes,
+    peer: SocketAddr,
 ) -> Result<(Operation, String, Vec<u8>), ApiError> {
     let request = RequestParts {
         method: &parts.method,
@@ -116,8 +121,19 @@ async fn process(
     let principal = state
         .principals
         .get(&verified.access_key_id)
-        .map(|p| p.arn.clone())
-        .unwrap_or_default();
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnrecognizedClient,
+                "The security token included in the request is invalid.",
+            )
+        })?;
+    let caller = caller(
+        principal,
+        parts,
+        peer,
+        &verified.region,
+        state.service.now(),
+    );
     let target = parts
         .headers
         .get("x-amz-target")
@@ -126,8 +142,42 @@ async fn process(
     let op = Operation::from_target(target)
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
     let decoded = s9_wire::Request::decode(op, body)?;
-    let out = dispatch(&state.service, &verified.region, decoded).await?;
-    Ok((op, principal, out))
+    let out = dispatch(&state.service, &caller, &verified.region, decoded).await?;
+    Ok((op, caller.principal_arn, out))
+}
+
+/// The caller of one request: the principal's policies and keys, and this request's keys.
+fn caller(
+    principal: &Principal,
+    parts: &http::request::Parts,
+    peer: SocketAddr,
+    region: &str,
+    now: time::OffsetDateTime,
+) -> Caller {
+    let mut keys = Context::new();
+    keys.set("aws:SourceIp", peer.ip().to_string());
+    keys.set(
+        "aws:CurrentTime",
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    keys.set("aws:EpochTime", now.unix_timestamp().to_string());
+    // The listener speaks plain HTTP; TLS, where used, ends in front of it.
+    keys.set("aws:SecureTransport", "false");
+    keys.set("aws:RequestedRegion", region.to_owned());
+    if let Some(agent) = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        keys.set("aws:UserAgent", agent.to_owned());
+    }
+    Caller {
+        principal_arn: principal.arn.clone(),
+        policies: principal.policies.clone(),
+        principal_context: principal.context.clone(),
+        request_context: keys,
+    }
 }
 
 fn sigv4_error(e: SigV4Error) -> ApiError {

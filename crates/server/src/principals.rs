@@ -1,17 +1,20 @@
 //! Who may call the service: access keys from an AWS shared-credentials file, each mapped
-//! to a principal. Until per-principal policies exist, every key in the file is an
-//! administrator of the account.
+//! to a principal with its identity policies and tags. With a credentials file alone, every
+//! key is an administrator of the account; a config file (`config.rs`) names principals and
+//! their policies instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use s9_policy::{Context, NamedPolicy};
 use s9_sigv4::{KeyLookup, SecretKey};
 use zeroize::Zeroizing;
 
 /// A caller the service knows.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Principal {
     /// `arn:aws:iam::ACCOUNT:user/NAME`.
     pub arn: String,
@@ -19,6 +22,50 @@ pub struct Principal {
     pub profile: String,
     pub access_key_id: String,
     secret_key: SecretKey,
+    /// Identity policies.
+    pub policies: Arc<[NamedPolicy]>,
+    /// `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:username`,
+    /// `aws:PrincipalTag/*`.
+    pub context: Arc<Context>,
+}
+
+impl Principal {
+    pub fn new(
+        arn: String,
+        profile: String,
+        access_key_id: String,
+        secret_key: SecretKey,
+        policies: Arc<[NamedPolicy]>,
+        tags: &BTreeMap<String, String>,
+    ) -> Self {
+        let mut context = Context::new();
+        context.set("aws:PrincipalArn", arn.clone());
+        let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
+        context.set("aws:PrincipalAccount", account);
+        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        match resource.split_once('/') {
+            Some(("user", name)) => {
+                context.set("aws:PrincipalType", "User");
+                context.set("aws:username", name.to_owned());
+            }
+            Some(("role", _)) => {
+                context.set("aws:PrincipalType", "AssumedRole");
+            }
+            _ => {}
+        }
+        for (k, v) in tags {
+            context.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+        }
+        context.set_all("aws:PrincipalTagKeys", tags.keys().cloned());
+        Self {
+            arn,
+            profile,
+            access_key_id,
+            secret_key,
+            policies,
+            context: Arc::new(context),
+        }
+    }
 }
 
 impl fmt::Debug for Principal {
@@ -61,70 +108,96 @@ pub enum CredentialsError {
     Empty { path: PathBuf },
 }
 
+/// The key pair of each profile in a credentials file.
+pub(crate) type Profiles = BTreeMap<String, (String, SecretKey)>;
+
 impl Principals {
-    /// Reads every `[profile]` with `aws_access_key_id` and `aws_secret_access_key`.
+    /// Every `[profile]` with a key pair, each an administrator
+    /// (`arn:aws:iam::ACCOUNT:user/PROFILE`).
     pub fn from_credentials_file(path: &Path, account_id: &str) -> Result<Self, CredentialsError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            CredentialsError::Io {
-                path: path.to_owned(),
-                source,
-            }
-        })?);
-        let ini = ini::Ini::load_from_str(&text).map_err(|e| CredentialsError::Parse {
-            path: path.to_owned(),
-            line: e.line,
-            reason: e.msg.to_string(),
-        })?;
-        let mut by_key = HashMap::new();
-        for (section, props) in ini.iter() {
-            let Some(profile) = section else { continue };
-            let profile = profile
-                .strip_prefix("profile ")
-                .unwrap_or(profile)
-                .trim()
-                .to_owned();
-            let id = props.get("aws_access_key_id");
-            let secret = props.get("aws_secret_access_key");
-            let (id, secret) = match (id, secret) {
-                (Some(id), Some(secret)) => (id.trim(), secret.trim()),
-                (None, None) => continue,
-                _ => {
-                    return Err(CredentialsError::Profile {
-                        path: path.to_owned(),
-                        profile,
-                        reason: "needs both aws_access_key_id and aws_secret_access_key".into(),
-                    });
-                }
-            };
-            if id.is_empty() || secret.is_empty() {
-                return Err(CredentialsError::Profile {
-                    path: path.to_owned(),
-                    profile,
-                    reason: "has an empty key".into(),
-                });
-            }
-            let principal = Principal {
-                arn: format!("arn:aws:iam::{account_id}:user/{profile}"),
-                profile: profile.clone(),
-                access_key_id: id.to_owned(),
-                secret_key: SecretKey::new(secret),
-            };
-            if by_key.insert(id.to_owned(), principal).is_some() {
-                return Err(CredentialsError::Profile {
-                    path: path.to_owned(),
-                    profile,
-                    reason: format!("repeats access key {id}"),
-                });
-            }
+        let admin = s9_core::administrator_policies();
+        let mut principals = Self::default();
+        for (profile, (id, secret)) in read_profiles(path)? {
+            let arn = format!("arn:aws:iam::{account_id}:user/{profile}");
+            principals.insert(Principal::new(
+                arn,
+                profile,
+                id,
+                secret,
+                Arc::clone(&admin),
+                &BTreeMap::new(),
+            ));
         }
-        if by_key.is_empty() {
-            return Err(CredentialsError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        Ok(Self { by_key })
+        Ok(principals)
     }
 
+    pub(crate) fn insert(&mut self, principal: Principal) {
+        self.by_key
+            .insert(principal.access_key_id.clone(), principal);
+    }
+}
+
+/// Reads every `[profile]` with `aws_access_key_id` and `aws_secret_access_key`.
+pub(crate) fn read_profiles(path: &Path) -> Result<Profiles, CredentialsError> {
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|source| CredentialsError::Io {
+                path: path.to_owned(),
+                source,
+            })?,
+        );
+    let ini = ini::Ini::load_from_str(&text).map_err(|e| CredentialsError::Parse {
+        path: path.to_owned(),
+        line: e.line,
+        reason: e.msg.to_string(),
+    })?;
+    let mut profiles = Profiles::new();
+    let mut seen_keys = HashMap::new();
+    for (section, props) in ini.iter() {
+        let Some(profile) = section else { continue };
+        let profile = profile
+            .strip_prefix("profile ")
+            .unwrap_or(profile)
+            .trim()
+            .to_owned();
+        let id = props.get("aws_access_key_id");
+        let secret = props.get("aws_secret_access_key");
+        let (id, secret) = match (id, secret) {
+            (Some(id), Some(secret)) => (id.trim(), secret.trim()),
+            (None, None) => continue,
+            _ => {
+                return Err(CredentialsError::Profile {
+                    path: path.to_owned(),
+                    profile,
+                    reason: "needs both aws_access_key_id and aws_secret_access_key".into(),
+                });
+            }
+        };
+        if id.is_empty() || secret.is_empty() {
+            return Err(CredentialsError::Profile {
+                path: path.to_owned(),
+                profile,
+                reason: "has an empty key".into(),
+            });
+        }
+        if let Some(other) = seen_keys.insert(id.to_owned(), profile.clone()) {
+            return Err(CredentialsError::Profile {
+                path: path.to_owned(),
+                profile,
+                reason: format!("repeats access key {id} of [{other}]"),
+            });
+        }
+        profiles.insert(profile, (id.to_owned(), SecretKey::new(secret)));
+    }
+    if profiles.is_empty() {
+        return Err(CredentialsError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(profiles)
+}
+
+impl Principals {
     pub fn get(&self, access_key_id: &str) -> Option<&Principal> {
         self.by_key.get(access_key_id)
     }
@@ -234,6 +307,33 @@ mod tests {
         assert!(matches!(
             Principals::from_credentials_file(&path, "1"),
             Err(CredentialsError::Empty { .. })
+        ));
+        std::fs::write(
+            &path,
+            "[a]\naws_access_key_id = \naws_secret_access_key = s\n",
+        )
+        .expect("write");
+        assert!(
+            Principals::from_credentials_file(&path, "1")
+                .expect_err("empty")
+                .to_string()
+                .contains("empty key")
+        );
+        std::fs::write(&path, "[a]\naws_access_key_id = K\naws_secret_access_key = s\n[profile b]\naws_access_key_id = K\naws_secret_access_key = t\n").expect("write");
+        assert!(
+            Principals::from_credentials_file(&path, "1")
+                .expect_err("repeated")
+                .to_string()
+                .contains("repeats access key K")
+        );
+        std::fs::write(&path, "[a\naws_access_key_id = K\n").expect("write");
+        assert!(matches!(
+            Principals::from_credentials_file(&path, "1"),
+            Err(CredentialsError::Parse { .. })
+        ));
+        assert!(matches!(
+            Principals::from_credentials_file(&dir.path().join("missing"), "1"),
+            Err(CredentialsError::Io { .. })
         ));
     }
 }
