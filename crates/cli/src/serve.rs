@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use s9_core::SystemClock;
-use s9_server::{Limits, Server, ServerConfig};
+use s9_server::{Limits, Server, ServerConfig, ServiceConfig};
+
+/// The account id when neither `--account-id` nor a config names one.
+const DEFAULT_ACCOUNT: &str = "000000000000";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
@@ -19,11 +22,14 @@ pub(crate) struct ServeArgs {
     data_dir: PathBuf,
     /// AWS shared-credentials file; every key pair in it is an administrator. Default:
     /// DATA_DIR/credentials, created with a new key pair on first start.
-    #[arg(long, env = "S9_CREDENTIALS")]
+    #[arg(long, env = "S9_CREDENTIALS", conflicts_with = "config")]
     credentials: Option<PathBuf>,
-    /// The 12-digit account id in ARNs.
-    #[arg(long, default_value = "000000000000", env = "S9_ACCOUNT_ID")]
-    account_id: String,
+    /// The 12-digit account id in ARNs [default: 000000000000].
+    #[arg(long, env = "S9_ACCOUNT_ID", conflicts_with = "config")]
+    account_id: Option<String>,
+    /// Service config (TOML): account, credentials file, principals and their policies.
+    #[arg(long, env = "S9_CONFIG")]
+    config: Option<PathBuf>,
     /// Largest accepted request body, in bytes.
     #[arg(long, default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -71,11 +77,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
+    let (account_id, principals) = match &args.config {
+        Some(path) => {
+            let loaded = ServiceConfig::load(path)?;
+            (loaded.account_id, Some(loaded.principals))
+        }
+        None => (
+            args.account_id
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned()),
+            None,
+        ),
+    };
     let config = ServerConfig {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
         credentials: args.credentials.clone(),
-        account_id: args.account_id.clone(),
+        principals,
+        account_id,
         limits,
         purge_interval: Duration::from_secs(args.purge_interval_secs.max(1)),
     };

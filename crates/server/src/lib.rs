@@ -5,6 +5,7 @@
 //! → typed request (model validation) → [`s9_core::Service`] (durable before it returns)
 //! → AWS JSON 1.1 response.
 
+pub mod config;
 mod dispatch;
 mod http;
 pub mod principals;
@@ -22,6 +23,7 @@ use s9_sigv4::Verifier;
 use s9_store::{Envelope, FileKeyProvider, Store};
 use tokio::net::TcpListener;
 
+pub use config::{ConfigError, ServiceConfig};
 pub use principals::{GeneratedCredentials, Principal, Principals};
 
 /// Limits that keep a bad client from holding resources.
@@ -53,8 +55,11 @@ impl Default for Limits {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// A shared-credentials file; `None` means `DATA_DIR/credentials`, created on first start.
+    /// A shared-credentials file whose every key is an administrator; `None` means
+    /// `DATA_DIR/credentials`, created on first start. Ignored when `principals` is set.
     pub credentials: Option<PathBuf>,
+    /// Principals from a config file (`ServiceConfig`), with their own policies.
+    pub principals: Option<Principals>,
     pub account_id: String,
     pub limits: Limits,
     /// How often secrets past their recovery window are purged.
@@ -130,12 +135,13 @@ impl Server {
             path: dir.clone(),
             source,
         })?;
-        let (principals, generated) = match &config.credentials {
-            Some(path) => (
+        let (principals, generated) = match (&config.principals, &config.credentials) {
+            (Some(principals), _) => (principals.clone(), None),
+            (None, Some(path)) => (
                 Principals::from_credentials_file(path, &config.account_id)?,
                 None,
             ),
-            None => {
+            (None, None) => {
                 let path = dir.join("credentials");
                 let generated = if path.exists() {
                     None

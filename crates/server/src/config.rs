@@ -1,0 +1,284 @@
+//! The service config file (`serve --config FILE`, TOML): the account, the credentials file,
+//! and the principals with their tags and identity policies. Every error names the file, the
+//! line and the reason; nothing falls back to a default silently.
+//!
+//! ```toml
+//! account_id = "123456789012"
+//! credentials = "credentials"          # relative to this file
+//!
+//! [[principal]]
+//! name = "asset-sync"
+//! arn = "arn:aws:iam::123456789012:role/asset-sync"
+//! profile = "asset-sync"               # the credentials-file profile with its keys
+//! tags = { team = "pipeline" }
+//! policies = ["policies/reader.json"]  # IAM identity policies, relative to this file
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use s9_policy::{NamedPolicy, Policy, PolicyKind};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::principals::{self, Principal, Principals};
+
+/// A config error: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {reason}")]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    account_id: Spanned<String>,
+    credentials: Spanned<String>,
+    #[serde(default, rename = "principal")]
+    principals: Vec<PrincipalEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalEntry {
+    name: Spanned<String>,
+    arn: Spanned<String>,
+    profile: Spanned<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    policies: Vec<Spanned<String>>,
+}
+
+/// A loaded config.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub account_id: String,
+    pub credentials: PathBuf,
+    pub principals: Principals,
+    /// Principals by name, for the policy simulator.
+    pub by_name: BTreeMap<String, Principal>,
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl ServiceConfig {
+    /// Reads and checks `path`: the account id, the credentials file, every principal's ARN,
+    /// profile and policies.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let fail = |line: usize, reason: String| ConfigError {
+            file: path.to_owned(),
+            line,
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(0, format!("cannot read: {e}")))?;
+        let at = |span: std::ops::Range<usize>| line_of(&text, span.start);
+        let file: File = toml::from_str(&text).map_err(|e| {
+            fail(
+                e.span().map_or(0, |s| line_of(&text, s.start)),
+                e.message().to_owned(),
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let account_id = file.account_id.get_ref().clone();
+        if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(fail(
+                at(file.account_id.span()),
+                format!("account_id must be 12 digits, not {account_id:?}"),
+            ));
+        }
+        let credentials = base.join(file.credentials.get_ref());
+        let profiles = principals::read_profiles(&credentials)
+            .map_err(|e| fail(at(file.credentials.span()), e.to_string()))?;
+
+        let mut principals = Principals::default();
+        let mut by_name = BTreeMap::new();
+        let mut used_profiles = HashSet::new();
+        for entry in file.principals {
+            let name = entry.name.get_ref().clone();
+            if by_name.contains_key(&name) {
+                return Err(fail(
+                    at(entry.name.span()),
+                    format!("principal {name:?} is defined twice"),
+                ));
+            }
+            let arn = entry.arn.get_ref().clone();
+            let valid_arn = arn
+                .strip_prefix(&format!("arn:aws:iam::{account_id}:"))
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(kind, n)| matches!(kind, "user" | "role") && !n.is_empty());
+            if !valid_arn {
+                return Err(fail(
+                    at(entry.arn.span()),
+                    format!(
+                        "arn must be arn:aws:iam::{account_id}:user/NAME or :role/NAME, not {arn:?}"
+                    ),
+                ));
+            }
+            let profile = entry.profile.get_ref().clone();
+            let Some((key_id, secret)) = profiles.get(&profile).cloned() else {
+                return Err(fail(
+                    at(entry.profile.span()),
+                    format!("profile [{profile}] is not in {}", credentials.display()),
+                ));
+            };
+            if !used_profiles.insert(profile.clone()) {
+                return Err(fail(
+                    at(entry.profile.span()),
+                    format!("profile [{profile}] is used by two principals"),
+                ));
+            }
+            let mut policies = Vec::new();
+            for p in &entry.policies {
+                let file_path = base.join(p.get_ref());
+                let doc = std::fs::read_to_string(&file_path).map_err(|e| {
+                    fail(at(p.span()), format!("policy {}: {e}", file_path.display()))
+                })?;
+                let policy = Policy::parse(&doc, PolicyKind::Identity).map_err(|e| {
+                    fail(at(p.span()), format!("policy {}: {e}", file_path.display()))
+                })?;
+                policies.push(NamedPolicy {
+                    name: p.get_ref().clone(),
+                    policy,
+                });
+            }
+            let principal = Principal::new(
+                arn,
+                profile,
+                key_id,
+                secret,
+                Arc::from(policies),
+                &entry.tags,
+            );
+            principals.insert(principal.clone());
+            by_name.insert(name, principal);
+        }
+        if by_name.is_empty() {
+            return Err(fail(
+                line_of(&text, text.len()),
+                "no [[principal]] is defined: nobody could call the service".into(),
+            ));
+        }
+        for profile in profiles.keys().filter(|p| !used_profiles.contains(*p)) {
+            tracing::warn!(
+                profile,
+                "credentials profile belongs to no principal; its keys are refused"
+            );
+        }
+        Ok(Self {
+            account_id,
+            credentials,
+            principals,
+            by_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREDENTIALS: &str = "[reader]\naws_access_key_id = AKIAREADER\naws_secret_access_key = s1\n[admin]\naws_access_key_id = AKIAADMIN\naws_secret_access_key = s2\n";
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
+
+    fn write(dir: &Path, config: &str) -> PathBuf {
+        std::fs::write(dir.join("credentials"), CREDENTIALS).expect("credentials");
+        std::fs::write(dir.join("reader.json"), POLICY).expect("policy");
+        std::fs::write(
+            dir.join("bad.json"),
+            r#"{"Statement":{"Effect":"Allow","Action":"x","Resource":"*"}}"#,
+        )
+        .expect("policy");
+        let path = dir.join("s9.toml");
+        std::fs::write(&path, config).expect("config");
+        path
+    }
+
+    #[test]
+    fn loads_principals_with_policies_and_tags() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = write(
+            dir.path(),
+            "account_id = \"123456789012\"\ncredentials = \"credentials\"\n\n[[principal]]\nname = \"reader\"\narn = \"arn:aws:iam::123456789012:role/reader\"\nprofile = \"reader\"\ntags = { team = \"pipeline\" }\npolicies = [\"reader.json\"]\n",
+        );
+        let config = ServiceConfig::load(&path).expect("config");
+        let reader = config.principals.get("AKIAREADER").expect("reader");
+        assert_eq!(reader.arn, "arn:aws:iam::123456789012:role/reader");
+        assert_eq!(reader.policies.len(), 1);
+        assert_eq!(
+            reader.context.get("aws:PrincipalTag/team"),
+            Some(&["pipeline".to_owned()][..])
+        );
+        assert!(
+            config.principals.get("AKIAADMIN").is_none(),
+            "profiles without a principal are refused"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_reason() {
+        let head = "account_id = \"123456789012\"\ncredentials = \"credentials\"\n";
+        let principal = |arn: &str, profile: &str, policy: &str| {
+            format!(
+                "\n[[principal]]\nname = \"p\"\narn = \"{arn}\"\nprofile = \"{profile}\"\npolicies = [\"{policy}\"]\n"
+            )
+        };
+        let good_arn = "arn:aws:iam::123456789012:role/p";
+        let cases: Vec<(String, usize, &str)> = vec![
+            (
+                "account_id = \"12\"\ncredentials = \"credentials\"\n".into(),
+                1,
+                "12 digits",
+            ),
+            (
+                format!(
+                    "{head}{}",
+                    principal("arn:aws:iam::999999999999:role/p", "reader", "reader.json")
+                ),
+                6,
+                "arn must be",
+            ),
+            (
+                format!("{head}{}", principal(good_arn, "nobody", "reader.json")),
+                7,
+                "profile [nobody]",
+            ),
+            (
+                format!("{head}{}", principal(good_arn, "reader", "missing.json")),
+                8,
+                "missing.json",
+            ),
+            (
+                format!("{head}{}", principal(good_arn, "reader", "bad.json")),
+                8,
+                "$.Statement.Action[0]",
+            ),
+            (format!("{head}bogus = 1\n"), 3, "unknown field"),
+            (head.to_owned(), 3, "no [[principal]]"),
+            (
+                "account_id = \"123456789012\"\ncredentials = \"nope\"\n".into(),
+                2,
+                "nope",
+            ),
+        ];
+        for (config, line, reason) in cases {
+            let dir = tempfile::tempdir().expect("tmp");
+            let err = ServiceConfig::load(&write(dir.path(), &config)).expect_err(&config);
+            assert_eq!(err.line, line, "{config}\n{err}");
+            assert!(err.reason.contains(reason), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{}:{line}: ", err.file.display()))
+            );
+        }
+    }
+}
