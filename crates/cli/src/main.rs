@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod keygen;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure GetSecretValue / PutSecretValue throughput and latency against a server.
     Bench(bench::BenchArgs),
+    /// Create a credentials file with a fresh key pair for each profile.
+    Keygen(keygen::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -245,32 +245,68 @@ fn random_string(
 
 /// Creates `path` holding a new `[default]` administrator key pair. Fails if it exists.
 pub fn generate_credentials_file(path: &Path) -> Result<GeneratedCredentials, CredentialsError> {
+    let mut keys = generate_profiles_file(path, &["default".to_owned()])?;
+    let (_, access_key_id) = keys.remove(0);
+    Ok(GeneratedCredentials {
+        path: path.to_owned(),
+        access_key_id,
+    })
+}
+
+/// Creates `path` (mode 0600, failing if it exists) with a fresh key pair for each profile;
+/// returns each profile's access key id. The secret keys are written to the file only.
+pub fn generate_profiles_file(
+    path: &Path,
+    profiles: &[String],
+) -> Result<Vec<(String, String)>, CredentialsError> {
     let io = |source| CredentialsError::Io {
         path: path.to_owned(),
         source,
     };
     let rng = SystemRandom::new();
-    let id = format!(
-        "AKIA{}",
-        random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-            .map_err(io)?
-            .as_str()
-    );
-    let secret = random_string(
-        &rng,
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        40,
-    )
-    .map_err(io)?;
-    let text = Zeroizing::new(format!(
-        "# Administrator credentials for this Signal9 Secrets server. Keep this file private.\n[default]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
-        secret.as_str()
+    let mut text = Zeroizing::new(String::from(
+        "# Signal9 Secrets credentials (AWS shared-credentials format). Keep this file private.\n",
     ));
+    let mut ids = Vec::with_capacity(profiles.len());
+    for profile in profiles {
+        let valid = !profile.is_empty()
+            && profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid {
+            return Err(CredentialsError::Profile {
+                path: path.to_owned(),
+                profile: profile.clone(),
+                reason: "names may hold letters, digits, '-', '_' and '.'".into(),
+            });
+        }
+        if ids.iter().any(|(p, _)| p == profile) {
+            return Err(CredentialsError::Profile {
+                path: path.to_owned(),
+                profile: profile.clone(),
+                reason: "is named twice".into(),
+            });
+        }
+        let id = format!(
+            "AKIA{}",
+            random_string(&rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+                .map_err(io)?
+                .as_str()
+        );
+        let secret = random_string(
+            &rng,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            40,
+        )
+        .map_err(io)?;
+        text.push_str(&format!(
+            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {}\n",
+            secret.as_str()
+        ));
+        ids.push((profile.clone(), id));
+    }
     s9_store::write_private_file(path, text.as_bytes()).map_err(io)?;
-    Ok(GeneratedCredentials {
-        path: path.to_owned(),
-        access_key_id: id,
-    })
+    Ok(ids)
 }
 
 #[cfg(test)]

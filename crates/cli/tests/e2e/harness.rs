@@ -65,15 +65,13 @@ impl TestServer {
             .open(&self.stderr_path)
             .expect("log file");
         let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &self.addr.to_string(),
-                "--account-id",
-                ACCOUNT,
-                "--data-dir",
-            ])
+            .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
             .arg(self.data_dir())
+            .args(if self.extra_args.iter().any(|a| a == "--config") {
+                &[][..]
+            } else {
+                &["--account-id", ACCOUNT][..]
+            })
             .args(&self.extra_args)
             .env("S9_LOG", "debug")
             .stdout(log.try_clone().expect("clone"))

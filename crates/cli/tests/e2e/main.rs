@@ -6,5 +6,6 @@
 mod api;
 mod conformance;
 mod harness;
+mod policies;
 mod robustness;
 mod tools;
