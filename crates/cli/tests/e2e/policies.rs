@@ -350,12 +350,13 @@ async fn denials_say_why_and_change_nothing_and_batches_report_per_secret() {
         .send()
         .await
         .expect_err("denied");
-    assert_eq!(
-        message(&err),
-        "User: arn:aws:iam::123456789012:role/asset-sync is not authorized to perform: secretsmanager:PutSecretValue on resource: \
-         arn:aws:secretsmanager:us-east-1:123456789012:secret:signal9-advisor/api-credentials-"
-            .to_owned()
-            + &message(&err).split("api-credentials-").nth(1).unwrap_or_default().to_owned()
+    assert!(
+        message(&err).starts_with(
+            "User: arn:aws:iam::123456789012:role/asset-sync is not authorized to perform: secretsmanager:PutSecretValue \
+             on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:signal9-advisor/api-credentials-"
+        ),
+        "{}",
+        message(&err)
     );
     assert!(message(&err).ends_with(
         "because no identity-based policy allows the secretsmanager:PutSecretValue action"
