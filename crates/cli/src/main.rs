@@ -6,6 +6,7 @@
 
 mod bench;
 mod keygen;
+mod policy;
 mod serve;
 
 use std::process::ExitCode;
@@ -31,17 +32,21 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Create a credentials file with a fresh key pair for each profile.
     Keygen(keygen::KeygenArgs),
+    /// Simulate policy decisions and validate policy documents.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Keygen(args) => keygen::run(args),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Keygen(args) => keygen::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Policy(command) => policy::run(command),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -458,3 +458,91 @@ async fn denials_say_why_and_change_nothing_and_batches_report_per_secret() {
         .expect_err("malformed");
     assert!(message(&err).contains("$.Statement"), "{}", message(&err));
 }
+
+#[test]
+fn the_simulator_names_the_deciding_statement_and_validate_the_json_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = setup_config(dir.path());
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:signal9-advisor/api-credentials-AbCdEf";
+    let simulate = |principal: &str, action: &str, extra: &[&str]| -> String {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(["policy", "simulate", "--config"])
+            .arg(&config)
+            .args([
+                "--principal",
+                principal,
+                "--action",
+                action,
+                "--resource",
+                secret,
+            ])
+            .args(extra)
+            .output()
+            .expect("simulate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tagged = [
+        "--context",
+        "secretsmanager:ResourceTag/Project=Signal9Advisor",
+    ];
+    let out = simulate("asset-sync", "secretsmanager:GetSecretValue", &tagged);
+    assert!(
+        out.contains(": allowed") && out.contains("Sid ReadSignal9ApiKeys"),
+        "{out}"
+    );
+    let out = simulate("asset-sync", "secretsmanager:GetSecretValue", &[]);
+    assert!(
+        out.contains("implicitly denied") && out.contains("no identity-based policy allows"),
+        "{out}"
+    );
+    let out = simulate("data-processing", "secretsmanager:UntagResource", &tagged);
+    assert!(
+        out.contains("explicitly denied") && out.contains("Sid NeverChangeTags"),
+        "{out}"
+    );
+    let policy = dir.path().join("resource-policy.json");
+    let out = simulate(
+        "operator",
+        "secretsmanager:DeleteSecret",
+        &[
+            "--resource-policy",
+            policy.to_str().expect("path"),
+            "--json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["decision"], "explicitly denied");
+    assert_eq!(json["decided_by"]["policy"], "resource policy");
+    assert_eq!(json["decided_by"]["sid"], "NeverDelete");
+
+    let validate = |file: &Path, kind: &str| {
+        std::process::Command::new(crate::harness::BIN)
+            .args(["policy", "validate", "--kind", kind])
+            .arg(file)
+            .output()
+            .expect("validate")
+    };
+    let out = validate(&dir.path().join("policies/operator.json"), "identity");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(validate(&policy, "resource").status.success());
+    let out = validate(&policy, "identity");
+    assert!(!out.status.success());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NumericLessThan":{"k":"ten"}}}]}"#).expect("write");
+    let out = validate(&bad, "identity");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("$.Statement[0].Condition.NumericLessThan.k"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
