@@ -174,36 +174,38 @@ pub fn evaluate(
     resource: Option<&Policy>,
     req: &Request<'_>,
 ) -> Decision {
-    let mut allow: Option<Reason> = None;
+    // Sources are named only for the statement that decides: no allocation per statement.
+    let mut allow: Option<(Option<&str>, &Statement)> = None;
     let identity_statements = identity.iter().flat_map(|p| {
         p.policy
             .statements
             .iter()
-            .map(move |s| (Source::Identity(p.name.clone()), s))
+            .map(move |s| (Some(p.name.as_str()), s))
     });
     let resource_statements = resource
         .into_iter()
-        .flat_map(|p| p.statements.iter().map(|s| (Source::Resource, s)));
+        .flat_map(|p| p.statements.iter().map(|s| (None, s)));
+    let reason = |source: Option<&str>, s: &Statement| Reason {
+        source: source.map_or(Source::Resource, |n| Source::Identity(n.to_owned())),
+        statement: s.index,
+        sid: s.sid.clone(),
+    };
     for (source, statement) in identity_statements.chain(resource_statements) {
-        let is_resource_policy = source == Source::Resource;
-        if !applies(statement, req, is_resource_policy) {
+        if !applies(statement, req, source.is_none()) {
             continue;
         }
-        let reason = Reason {
-            source,
-            statement: statement.index,
-            sid: statement.sid.clone(),
-        };
         match statement.effect {
-            Effect::Deny => return Decision::ExplicitDeny(reason),
+            Effect::Deny => return Decision::ExplicitDeny(reason(source, statement)),
             Effect::Allow => {
                 if allow.is_none() {
-                    allow = Some(reason);
+                    allow = Some((source, statement));
                 }
             }
         }
     }
-    allow.map_or(Decision::ImplicitDeny, Decision::Allow)
+    allow.map_or(Decision::ImplicitDeny, |(source, s)| {
+        Decision::Allow(reason(source, s))
+    })
 }
 
 fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool) -> bool {

@@ -2,17 +2,60 @@
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of characters and `?`
 /// for exactly one. Iterative with backtracking to the last `*`: linear in practice, never
-/// exponential.
+/// exponential. Works on bytes when both are ASCII (no allocation), on chars otherwise.
 pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(pattern.as_bytes(), text.as_bytes(), |a, b| a == b);
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    glob(&p, &t, |a, b| a == b)
+}
+
+/// Case-insensitive [`matches`] for ASCII (action names).
+pub(crate) fn matches_ignore_case(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(pattern.as_bytes(), text.as_bytes(), |a: &u8, b: &u8| {
+            a.eq_ignore_ascii_case(b)
+        });
+    }
+    matches(&pattern.to_lowercase(), &text.to_lowercase())
+}
+
+trait Wild: Copy {
+    fn is_star(self) -> bool;
+    fn is_any(self) -> bool;
+}
+
+impl Wild for &u8 {
+    fn is_star(self) -> bool {
+        *self == b'*'
+    }
+    fn is_any(self) -> bool {
+        *self == b'?'
+    }
+}
+
+impl Wild for &char {
+    fn is_star(self) -> bool {
+        *self == '*'
+    }
+    fn is_any(self) -> bool {
+        *self == '?'
+    }
+}
+
+fn glob<'a, T>(p: &'a [T], t: &'a [T], eq: impl Fn(&'a T, &'a T) -> bool) -> bool
+where
+    &'a T: Wild,
+{
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && !p[pi].is_star() && (p[pi].is_any() || eq(&p[pi], &t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi].is_star() {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -23,12 +66,7 @@ pub(crate) fn matches(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// Case-insensitive [`matches`] (action names).
-pub(crate) fn matches_ignore_case(pattern: &str, text: &str) -> bool {
-    matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
+    p[pi..].iter().all(|c| c.is_star())
 }
 
 /// ARN matching: the six `:`-separated parts are matched part by part, so a wildcard never
@@ -37,12 +75,13 @@ pub(crate) fn arn_matches(pattern: &str, arn: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
-    let a: Vec<&str> = arn.splitn(6, ':').collect();
-    if p.len() != 6 || a.len() != 6 {
+    if pattern.matches(':').count() < 5 || arn.matches(':').count() < 5 {
         return matches(pattern, arn);
     }
-    p.iter().zip(&a).all(|(p, a)| matches(p, a))
+    pattern
+        .splitn(6, ':')
+        .zip(arn.splitn(6, ':'))
+        .all(|(p, a)| matches(p, a))
 }
 
 #[cfg(test)]
