@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use s9_policy::{Context, Decision, Layered, Policy, PolicyKind, Request, Source, evaluate};
+use s9_policy::{
+    Context, ContextSource, Decision, Layered, Policy, PolicyKind, Request, Source, evaluate,
+};
 use s9_server::ServiceConfig;
 
 #[derive(Debug, clap::Subcommand)]
@@ -100,7 +102,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     for (k, values) in keys {
         request_context.set_all(&k, values);
     }
-    let layers = [&request_context, &*principal.context];
+    let layers: [&dyn ContextSource; 2] = [&request_context, &*principal.context];
     let context = Layered(&layers);
     let request = Request {
         principal_arn: &principal.arn,

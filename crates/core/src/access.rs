@@ -1,11 +1,18 @@
-//! Who is calling, and whether they may: every operation asks [`Service::authorize`] before
-//! it reads or changes anything. Decisions come from `s9-policy`: the caller's identity
-//! policies and the secret's resource policy, with the request's condition keys.
+//! Who is calling, and whether they may: every operation asks [`authorize`] before it reads
+//! or changes anything. Decisions come from `s9-policy`: the caller's identity policies and
+//! the secret's resource policy, with the request's condition keys.
+//!
+//! Condition keys are looked up in layers — the operation's own keys, the secret's, the
+//! principal's, the request's — and the costly ones are computed only when a policy asks.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
-use s9_policy::{Context, Decision, Layered, NamedPolicy, Policy, PolicyKind, Request};
+use s9_policy::{
+    Context, ContextSource, Decision, Layered, NamedPolicy, Policy, PolicyKind, Request,
+};
 use s9_wire::{ApiError, ErrorCode};
+use time::OffsetDateTime;
 
 use crate::record::SecretRecord;
 
@@ -18,9 +25,8 @@ pub struct Caller {
     /// Condition keys of the principal (`aws:PrincipalArn`, `aws:PrincipalTag/*`, …),
     /// shared by all its requests.
     pub principal_context: Arc<Context>,
-    /// Condition keys of this request (`aws:SourceIp`, `aws:CurrentTime`,
-    /// `aws:SecureTransport`, …).
-    pub request_context: Context,
+    /// Condition keys of this request.
+    pub request: RequestKeys,
 }
 
 impl Caller {
@@ -31,7 +37,7 @@ impl Caller {
             principal_arn: principal_arn.into(),
             policies: administrator_policies(),
             principal_context: Arc::new(Context::new()),
-            request_context: Context::new(),
+            request: RequestKeys::new(None, OffsetDateTime::UNIX_EPOCH, String::new(), None),
         }
     }
 }
@@ -47,6 +53,97 @@ pub fn administrator_policies() -> Arc<[NamedPolicy]> {
     }])
 }
 
+/// The request's global condition keys (`aws:SourceIp`, `aws:CurrentTime`,
+/// `aws:EpochTime`, `aws:SecureTransport`, `aws:RequestedRegion`, `aws:UserAgent`), built
+/// the first time a policy looks one up.
+#[derive(Debug, Clone)]
+pub struct RequestKeys {
+    source_ip: Option<IpAddr>,
+    time: OffsetDateTime,
+    region: String,
+    user_agent: Option<String>,
+    built: OnceLock<Context>,
+}
+
+impl RequestKeys {
+    pub fn new(
+        source_ip: Option<IpAddr>,
+        time: OffsetDateTime,
+        region: String,
+        user_agent: Option<String>,
+    ) -> Self {
+        Self {
+            source_ip,
+            time,
+            region,
+            user_agent,
+            built: OnceLock::new(),
+        }
+    }
+
+    fn build(&self) -> Context {
+        let mut keys = Context::new();
+        if let Some(ip) = self.source_ip {
+            keys.set("aws:SourceIp", ip.to_string());
+        }
+        keys.set(
+            "aws:CurrentTime",
+            self.time
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        );
+        keys.set("aws:EpochTime", self.time.unix_timestamp().to_string());
+        // The listener speaks plain HTTP; TLS, where used, ends in front of it.
+        keys.set("aws:SecureTransport", "false");
+        if !self.region.is_empty() {
+            keys.set("aws:RequestedRegion", self.region.clone());
+        }
+        if let Some(agent) = &self.user_agent {
+            keys.set("aws:UserAgent", agent.clone());
+        }
+        keys
+    }
+}
+
+impl ContextSource for RequestKeys {
+    fn values(&self, key_lower: &str) -> Option<&[String]> {
+        self.built.get_or_init(|| self.build()).values(key_lower)
+    }
+}
+
+/// The condition keys a secret contributes, read straight from its record: its tags
+/// (`aws:ResourceTag/*`, `secretsmanager:ResourceTag/*`), rotation function
+/// (`secretsmanager:resource/AllowRotationLambdaArn`) and primary region.
+struct ResourceKeys<'a>(&'a SecretRecord);
+
+impl ContextSource for ResourceKeys<'_> {
+    fn values(&self, key_lower: &str) -> Option<&[String]> {
+        let record = self.0;
+        let tag = key_lower
+            .strip_prefix("aws:resourcetag/")
+            .or_else(|| key_lower.strip_prefix("secretsmanager:resourcetag/"));
+        if let Some(tag) = tag {
+            return record
+                .tags
+                .iter()
+                .flatten()
+                .find(|(k, _)| k.eq_ignore_ascii_case(tag))
+                .map(|(_, v)| std::slice::from_ref(v));
+        }
+        match key_lower {
+            "secretsmanager:resource/allowrotationlambdaarn" => record
+                .rotation
+                .lambda_arn
+                .as_ref()
+                .map(std::slice::from_ref),
+            "secretsmanager:secretprimaryregion" => Some(std::slice::from_ref(
+                record.primary_region.as_ref().unwrap_or(&record.region),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// What a request acts on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
@@ -58,54 +155,36 @@ pub(crate) enum Target<'a> {
     Account,
 }
 
-/// The condition keys a secret contributes: its tags, rotation function, primary region.
-fn resource_context(record: &SecretRecord) -> Context {
-    let mut c = Context::new();
-    for (k, v) in record.tags.iter().flatten() {
-        c.set(&format!("aws:ResourceTag/{k}"), v.clone());
-        c.set(&format!("secretsmanager:ResourceTag/{k}"), v.clone());
-    }
-    if let Some(lambda) = &record.rotation.lambda_arn {
-        c.set(
-            "secretsmanager:resource/AllowRotationLambdaArn",
-            lambda.clone(),
-        );
-    }
-    let primary = record
-        .primary_region
-        .clone()
-        .unwrap_or_else(|| record.region.clone());
-    c.set("secretsmanager:SecretPrimaryRegion", primary);
-    c
-}
-
-/// Decides whether `caller` may perform `action` on `target`; `keys` are the request's own
-/// condition keys. A denial is AWS's AccessDeniedException and changes nothing.
+/// Decides whether `caller` may perform `action` (`secretsmanager:GetSecretValue`) on
+/// `target`; `keys` are the operation's own condition keys. A denial is AWS's
+/// AccessDeniedException and changes nothing.
 pub(crate) fn authorize(
     caller: &Caller,
     action: &str,
     target: Target<'_>,
     keys: &Context,
 ) -> Result<(), ApiError> {
-    let action = format!("secretsmanager:{action}");
-    let (resource, resource_policy, resource_keys) = match target {
-        Target::Secret(record, policy) => {
-            (record.arn.as_str(), policy, Some(resource_context(record)))
-        }
+    let (resource, resource_policy, record) = match target {
+        Target::Secret(record, policy) => (record.arn.as_str(), policy, Some(record)),
         Target::Named(arn) => (arn, None, None),
         Target::Account => ("*", None, None),
     };
+    let resource_keys = record.map(ResourceKeys);
     let empty = Context::new();
-    let layers = [
+    let resource_layer: &dyn ContextSource = match &resource_keys {
+        Some(r) => r,
+        None => &empty,
+    };
+    let layers: [&dyn ContextSource; 4] = [
         keys,
-        resource_keys.as_ref().unwrap_or(&empty),
-        &caller.request_context,
+        resource_layer,
         &*caller.principal_context,
+        &caller.request,
     ];
     let context = Layered(&layers);
     let request = Request {
         principal_arn: &caller.principal_arn,
-        action: &action,
+        action,
         resource,
         context: &context,
     };

@@ -16,6 +16,6 @@ mod schedule;
 mod service;
 pub mod staging;
 
-pub use access::{Caller, administrator_policies};
+pub use access::{Caller, RequestKeys, administrator_policies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use service::{BatchValues, LoadError, SecretPayload, SecretValue, Service};

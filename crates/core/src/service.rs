@@ -484,7 +484,7 @@ impl Service {
             );
         }
         self.mutate(|state, now, changes| {
-            access::authorize(caller, "CreateSecret", Target::Named(&arn), &keys)?;
+            access::authorize(caller, "secretsmanager:CreateSecret", Target::Named(&arn), &keys)?;
             let r = state.regions.entry(region.to_owned()).or_default();
             if let Some(existing) = r.names.get(&name).and_then(|a| r.secrets.get(a)) {
                 if existing.record.is_deleted() {
@@ -556,7 +556,14 @@ impl Service {
         }
         let (value, touch) = {
             let state = self.read();
-            self.authorize_id(caller, "GetSecretValue", &state, region, secret_id, &keys)?;
+            self.authorize_id(
+                caller,
+                "secretsmanager:GetSecretValue",
+                &state,
+                region,
+                secret_id,
+                &keys,
+            )?;
             let entry = lookup(&state, region, &self.account_id, secret_id)?;
             if entry.record.is_deleted() {
                 return Err(ApiError::invalid_request(DELETED_MESSAGE));
@@ -647,7 +654,7 @@ impl Service {
     ) -> Result<BatchValues, ApiError> {
         access::authorize(
             caller,
-            "BatchGetSecretValue",
+            "secretsmanager:BatchGetSecretValue",
             Target::Account,
             &Context::new(),
         )?;
@@ -746,7 +753,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "PutSecretValue",
+                "secretsmanager:PutSecretValue",
                 state,
                 region,
                 &secret_id,
@@ -853,7 +860,14 @@ impl Service {
             keys.set("secretsmanager:KmsKeyId", k.clone());
         }
         self.mutate(|state, now, changes| {
-            self.authorize_id(caller, "UpdateSecret", state, region, &secret_id, &keys)?;
+            self.authorize_id(
+                caller,
+                "secretsmanager:UpdateSecret",
+                state,
+                region,
+                &secret_id,
+                &keys,
+            )?;
             let entry = writable(state, region, &self.account_id, &secret_id)?;
             let arn = entry.record.arn.clone();
             let record = &mut entry.record;
@@ -901,7 +915,7 @@ impl Service {
         keys.set("secretsmanager:VersionStage", stage.clone());
         self.change_secret(
             caller,
-            "UpdateSecretVersionStage",
+            "secretsmanager:UpdateSecretVersionStage",
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -955,7 +969,7 @@ impl Service {
         let state = self.read();
         self.authorize_id(
             caller,
-            "DescribeSecret",
+            "secretsmanager:DescribeSecret",
             &state,
             region,
             secret_id,
@@ -973,7 +987,12 @@ impl Service {
         region: &str,
         req: &ListSecretsRequest,
     ) -> Result<ListSecretsResponse, ApiError> {
-        access::authorize(caller, "ListSecrets", Target::Account, &Context::new())?;
+        access::authorize(
+            caller,
+            "secretsmanager:ListSecrets",
+            Target::Account,
+            &Context::new(),
+        )?;
         let filters = listing::Filters::parse(req.filters.as_deref().unwrap_or_default())?;
         let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(100))?;
         let state = self.read();
@@ -1013,7 +1032,7 @@ impl Service {
         let secret_id = req.secret_id.as_deref().unwrap_or_default();
         self.authorize_id(
             caller,
-            "ListSecretVersionIds",
+            "secretsmanager:ListSecretVersionIds",
             &state,
             region,
             secret_id,
@@ -1081,7 +1100,7 @@ impl Service {
             keys.set("secretsmanager:RecoveryWindowInDays", window.to_string());
         }
         self.mutate(|state, now, changes| {
-            self.authorize_id(caller, "DeleteSecret", state, region, &secret_id, &keys)?;
+            self.authorize_id(caller, "secretsmanager:DeleteSecret", state, region, &secret_id, &keys)?;
             let entry = lookup_mut(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             if record.is_replica() {
@@ -1120,7 +1139,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "RestoreSecret",
+                "secretsmanager:RestoreSecret",
                 state,
                 region,
                 secret_id,
@@ -1178,7 +1197,7 @@ impl Service {
         request_tag_keys(&mut keys, &tags);
         self.change_secret(
             caller,
-            "TagResource",
+            "secretsmanager:TagResource",
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -1211,7 +1230,7 @@ impl Service {
         keys.set_all("aws:TagKeys", tag_keys.iter().cloned());
         self.change_secret(
             caller,
-            "UntagResource",
+            "secretsmanager:UntagResource",
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -1234,7 +1253,7 @@ impl Service {
     ) -> Result<RandomPassword, ApiError> {
         access::authorize(
             caller,
-            "GetRandomPassword",
+            "secretsmanager:GetRandomPassword",
             Target::Account,
             &Context::new(),
         )?;
@@ -1261,7 +1280,7 @@ impl Service {
         keys.set("secretsmanager:BlockPublicPolicy", block_public.to_string());
         self.change_secret(
             caller,
-            "PutResourcePolicy",
+            "secretsmanager:PutResourcePolicy",
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -1282,7 +1301,7 @@ impl Service {
         let state = self.read();
         self.authorize_id(
             caller,
-            "GetResourcePolicy",
+            "secretsmanager:GetResourcePolicy",
             &state,
             region,
             secret_id,
@@ -1307,7 +1326,7 @@ impl Service {
     ) -> Result<SecretRef, ApiError> {
         self.change_secret(
             caller,
-            "DeleteResourcePolicy",
+            "secretsmanager:DeleteResourcePolicy",
             &Context::new(),
             region,
             secret_id,
@@ -1330,7 +1349,7 @@ impl Service {
                 let state = self.read();
                 self.authorize_id(
                     caller,
-                    "ValidateResourcePolicy",
+                    "secretsmanager:ValidateResourcePolicy",
                     &state,
                     region,
                     id,
@@ -1340,7 +1359,7 @@ impl Service {
             }
             None => access::authorize(
                 caller,
-                "ValidateResourcePolicy",
+                "secretsmanager:ValidateResourcePolicy",
                 Target::Account,
                 &Context::new(),
             )?,
@@ -1381,7 +1400,14 @@ impl Service {
             (req.rotate_immediately != Some(false)).to_string(),
         );
         self.mutate(|state, now, changes| {
-            self.authorize_id(caller, "RotateSecret", state, region, &secret_id, &keys)?;
+            self.authorize_id(
+                caller,
+                "secretsmanager:RotateSecret",
+                state,
+                region,
+                &secret_id,
+                &keys,
+            )?;
             let entry = writable(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             if let Some(lambda) = req.rotation_lambda_arn.clone().filter(|a| !a.is_empty()) {
@@ -1431,7 +1457,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "CancelRotateSecret",
+                "secretsmanager:CancelRotateSecret",
                 state,
                 region,
                 secret_id,
@@ -1481,7 +1507,7 @@ impl Service {
         self.mutate(|state, _now, changes| {
             self.authorize_id(
                 caller,
-                "ReplicateSecretToRegions",
+                "secretsmanager:ReplicateSecretToRegions",
                 state,
                 region,
                 &secret_id,
@@ -1513,7 +1539,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "RemoveRegionsFromReplication",
+                "secretsmanager:RemoveRegionsFromReplication",
                 state,
                 region,
                 &secret_id,
@@ -1561,7 +1587,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "StopReplicationToReplica",
+                "secretsmanager:StopReplicationToReplica",
                 state,
                 region,
                 secret_id,

@@ -3,7 +3,9 @@
 //! layered as the server builds it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use s9_policy::{Context, Layered, NamedPolicy, Policy, PolicyKind, Request, evaluate};
+use s9_policy::{
+    Context, ContextSource, Layered, NamedPolicy, Policy, PolicyKind, Request, evaluate,
+};
 use std::hint::black_box;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/signal9");
@@ -44,7 +46,7 @@ fn bench(c: &mut Criterion) {
         "signal9 reader GetSecretValue (allowed, with resource policy)",
         |b| {
             b.iter(|| {
-                let layers = [&keys, &secret, &request, &principal];
+                let layers: [&dyn ContextSource; 4] = [&keys, &secret, &request, &principal];
                 let context = Layered(&layers);
                 let req = Request {
                     principal_arn: "arn:aws:iam::123456789012:role/asset-sync",
@@ -62,7 +64,7 @@ fn bench(c: &mut Criterion) {
     );
     c.bench_function("signal9 reader TagResource (explicit deny)", |b| {
         b.iter(|| {
-            let layers = [&keys, &secret, &request, &principal];
+            let layers: [&dyn ContextSource; 4] = [&keys, &secret, &request, &principal];
             let context = Layered(&layers);
             let req = Request {
                 principal_arn: "arn:aws:iam::123456789012:role/asset-sync",

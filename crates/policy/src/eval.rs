@@ -66,8 +66,14 @@ impl ContextSource for Context {
 }
 
 /// Several contexts searched in order; the first that has a key answers.
-#[derive(Debug, Clone, Copy)]
-pub struct Layered<'a>(pub &'a [&'a Context]);
+#[derive(Clone, Copy)]
+pub struct Layered<'a>(pub &'a [&'a dyn ContextSource]);
+
+impl fmt::Debug for Layered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Layered({} layers)", self.0.len())
+    }
+}
 
 impl ContextSource for Layered<'_> {
     fn values(&self, key_lower: &str) -> Option<&[String]> {

@@ -12,8 +12,7 @@ use hyper::body::Incoming;
 use s9_sigv4::{RequestParts, SigV4Error};
 use s9_wire::{ApiError, ErrorCode, Operation};
 
-use s9_core::Caller;
-use s9_policy::Context;
+use s9_core::{Caller, RequestKeys};
 
 use crate::AppState;
 use crate::dispatch::dispatch;
@@ -146,7 +145,8 @@ async fn process(
     Ok((op, caller.principal_arn, out))
 }
 
-/// The caller of one request: the principal's policies and keys, and this request's keys.
+/// The caller of one request: the principal's policies and keys, and this request's keys
+/// (computed only if a policy asks for one).
 fn caller(
     principal: &Principal,
     parts: &http::request::Parts,
@@ -154,29 +154,16 @@ fn caller(
     region: &str,
     now: time::OffsetDateTime,
 ) -> Caller {
-    let mut keys = Context::new();
-    keys.set("aws:SourceIp", peer.ip().to_string());
-    keys.set(
-        "aws:CurrentTime",
-        now.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    );
-    keys.set("aws:EpochTime", now.unix_timestamp().to_string());
-    // The listener speaks plain HTTP; TLS, where used, ends in front of it.
-    keys.set("aws:SecureTransport", "false");
-    keys.set("aws:RequestedRegion", region.to_owned());
-    if let Some(agent) = parts
+    let agent = parts
         .headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-    {
-        keys.set("aws:UserAgent", agent.to_owned());
-    }
+        .map(str::to_owned);
     Caller {
         principal_arn: principal.arn.clone(),
         policies: principal.policies.clone(),
         principal_context: principal.context.clone(),
-        request_context: keys,
+        request: RequestKeys::new(Some(peer.ip()), now, region.to_owned(), agent),
     }
 }
 
