@@ -343,3 +343,49 @@ fn bench_runs_against_its_own_server_and_an_endpoint() {
         "{text}"
     );
 }
+
+#[test]
+fn keygen_writes_private_profiles_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("credentials");
+    let run = || {
+        Command::new(crate::harness::BIN)
+            .args([
+                "keygen",
+                "--profile",
+                "asset-sync",
+                "--profile",
+                "operator",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .expect("keygen")
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let (id, secret) = crate::harness::read_profile(&out, "operator");
+    assert!(id.starts_with("AKIA") && secret.len() == 40);
+    let printed = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        printed.contains(&id) && !printed.contains(&secret),
+        "{printed}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&out).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        !run().status.success(),
+        "an existing file is never overwritten"
+    );
+    assert_eq!(crate::harness::read_profile(&out, "operator").1, secret);
+}
