@@ -1,0 +1,128 @@
+//! Audit records in CloudTrail's event format, so tools that read CloudTrail read ours.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Members of request parameters and response elements that carry secret material; they are
+/// dropped before a record is built, as CloudTrail drops them.
+const SECRET_MEMBERS: [&str; 3] = ["SecretString", "SecretBinary", "RandomPassword"];
+
+/// One audited event (CloudTrail `eventVersion` 1.08 shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub event_version: String,
+    pub user_identity: UserIdentity,
+    /// `2026-11-27T10:00:00Z`.
+    pub event_time: String,
+    pub event_source: String,
+    pub event_name: String,
+    pub aws_region: String,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: String,
+    pub user_agent: String,
+    pub request_parameters: Option<Value>,
+    pub response_elements: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(rename = "requestID")]
+    pub request_id: String,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    /// `AwsApiCall` for requests, `AwsServiceEvent` for what the service does by itself.
+    pub event_type: String,
+    pub management_event: bool,
+    pub recipient_account_id: String,
+    pub event_category: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    /// `IAMUser`, `AssumedRole`, `AWSService`, or `Unknown` for unauthenticated requests.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// A request body or response, as CloudTrail records it: members in camelCase, secret
+/// material removed (at any depth).
+pub fn sanitize(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                if SECRET_MEMBERS.contains(&k.as_str()) {
+                    continue;
+                }
+                out.insert(lower_first(k), sanitize(v));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sanitize).collect()),
+        other => other.clone(),
+    }
+}
+
+impl AuditEvent {
+    /// The secret ARNs this event names, for queries.
+    pub fn secret_arns(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(|r| r.arn.as_str())
+    }
+
+    /// The `secretId` the request named, if any.
+    pub fn secret_id(&self) -> Option<&str> {
+        self.request_parameters.as_ref()?.get("secretId")?.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_members_are_dropped_at_any_depth() {
+        let v = serde_json::json!({
+            "SecretId": "a", "SecretString": "canary", "SecretBinary": "Y2FuYXJ5",
+            "SecretValues": [{"ARN": "x", "SecretString": "canary"}], "RandomPassword": "canary"
+        });
+        let s = sanitize(&v);
+        assert!(!s.to_string().contains("canary") && !s.to_string().contains("Y2FuYXJ5"));
+        assert_eq!(s["secretId"], "a");
+        assert_eq!(s["secretValues"][0]["aRN"], "x");
+    }
+}

@@ -1,0 +1,134 @@
+//! The on-disk layout: log files of hash-chained records, signed digests, the signing key.
+//!
+//! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) holds one record per line:
+//! `{"seq":N,"prev":H,"hash":H,"event":{…}}`, where `hash = SHA-256(prev ‖ "\n" ‖ event)` over
+//! the event's exact bytes, and the first `prev` of a file is `SHA-256("s9-audit-file:" ‖
+//! name)`, so a record cannot be edited, removed, reordered or moved to another file unseen.
+//!
+//! A digest (`digests/digest-YYYYMMDDTHHMMSSZ-NNNNNN.json`) is `{"digest":{…},"signature":S}`:
+//! the body lists each log file closed since the previous digest with its SHA-256, names the
+//! previous digest with its SHA-256 and signature, and names where the retained chain starts;
+//! `S` is an Ed25519 signature over the body's exact bytes.
+
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::digest::{SHA256, digest};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::AuditError;
+
+pub(crate) const LOG_PREFIX: &str = "audit-";
+pub(crate) const LOG_SUFFIX: &str = ".jsonl";
+pub(crate) const DIGEST_PREFIX: &str = "digest-";
+pub(crate) const DIGEST_DIR: &str = "digests";
+
+/// One line of a log file, as read back.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Line<'a> {
+    pub(crate) seq: u64,
+    pub(crate) prev: String,
+    pub(crate) hash: String,
+    #[serde(borrow)]
+    pub(crate) event: &'a RawValue,
+}
+
+/// One line of a log file, as written.
+#[derive(Debug, Serialize)]
+pub(crate) struct LineOut<'a> {
+    pub(crate) seq: u64,
+    pub(crate) prev: &'a str,
+    pub(crate) hash: &'a str,
+    pub(crate) event: &'a RawValue,
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(digest(&SHA256, bytes))
+}
+
+/// The hash of a record: over the previous hash and the event's exact bytes.
+pub(crate) fn record_hash(prev: &str, event: &str) -> String {
+    let mut buf = Vec::with_capacity(prev.len() + 1 + event.len());
+    buf.extend_from_slice(prev.as_bytes());
+    buf.push(b'\n');
+    buf.extend_from_slice(event.as_bytes());
+    sha256_hex(&buf)
+}
+
+/// The `prev` of a file's first record: binds its records to the file's name.
+pub(crate) fn genesis(file_name: &str) -> String {
+    sha256_hex(format!("s9-audit-file:{file_name}").as_bytes())
+}
+
+pub(crate) fn stamp(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_default()
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Files in `dir` named `prefix…suffix`, sorted by name (which sorts them by time).
+pub(crate) fn list(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<PathBuf>, AuditError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(AuditError::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| AuditError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && name.ends_with(suffix) {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A log file entry of a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogFileEntry {
+    pub(crate) file: String,
+    pub(crate) sha256: String,
+    pub(crate) records: u64,
+    pub(crate) last_hash: String,
+}
+
+/// The signed body of a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DigestBody {
+    pub(crate) version: u32,
+    pub(crate) digest_start_time: String,
+    pub(crate) digest_end_time: String,
+    /// The first digest of the retained chain (older ones were pruned).
+    pub(crate) chain_start: String,
+    pub(crate) previous_digest_file: Option<String>,
+    pub(crate) previous_digest_hash: Option<String>,
+    pub(crate) previous_digest_signature: Option<String>,
+    pub(crate) public_key_fingerprint: String,
+    pub(crate) log_files: Vec<LogFileEntry>,
+}
+
+/// A digest file.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct DigestFile<'a> {
+    #[serde(borrow)]
+    pub(crate) digest: &'a RawValue,
+    pub(crate) signature: String,
+}

@@ -1,0 +1,35 @@
+//! The tamper-evident audit trail: CloudTrail-format records in hash-chained, append-only
+//! files, hourly Ed25519-signed digests chained from the first on, verification, queries
+//! and retention.
+//!
+//! No HTTP here: the server builds an [`AuditEvent`] per request and waits for
+//! [`AuditLog::record`] before answering.
+
+mod event;
+mod files;
+mod log;
+pub mod query;
+mod signer;
+pub mod verify;
+
+pub use event::{AuditEvent, Resource, UserIdentity, sanitize};
+pub use log::{AuditConfig, AuditLog, DigestSummary, FsyncPolicy, PendingRecord, service_event};
+pub use signer::{PublicKey, Signer};
+
+/// Why the audit trail could not be written or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error("audit log: {0}")]
+    Io(String),
+    #[error("audit signing key: {0}")]
+    Key(String),
+    #[error("the audit log is closed")]
+    Closed,
+}
+
+impl AuditError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Self::Io(format!("{}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,653 @@
+//! The audit log writer: one thread appends hash-chained records, group-committed (one write
+//! and one fsync for every record that arrived meanwhile), rotates files by size and at each
+//! digest, signs digests and prunes what retention no longer keeps.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use crate::files::{self, DigestBody, DigestFile, Line, LineOut, LogFileEntry};
+use crate::{AuditError, AuditEvent, Signer, UserIdentity};
+
+/// When appended records reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// fsync every group before answering its requests (the default).
+    Always,
+    /// Answer once written to the file; fsync at most this often. A power loss may lose the
+    /// last interval of records; a process crash loses nothing.
+    Interval(Duration),
+}
+
+/// Where and how the audit trail is kept.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Log files, and `digests/` below.
+    pub dir: PathBuf,
+    /// The Ed25519 digest-signing key (PKCS#8); keep it apart from `dir`.
+    pub key_path: PathBuf,
+    pub fsync: FsyncPolicy,
+    /// A log file is closed once it reaches this size.
+    pub max_file_bytes: u64,
+    /// Digests (and their log files) older than this are pruned.
+    pub retention: time::Duration,
+    /// The account the service runs in (for service events).
+    pub account_id: String,
+}
+
+enum Msg {
+    Append {
+        event: Box<AuditEvent>,
+        now: OffsetDateTime,
+        done: Option<oneshot::Sender<Result<(), AuditError>>>,
+    },
+    Digest {
+        now: OffsetDateTime,
+        done: oneshot::Sender<Result<DigestSummary, AuditError>>,
+    },
+}
+
+/// What a digest covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSummary {
+    pub digest_file: String,
+    pub log_files: usize,
+    pub pruned_digests: usize,
+}
+
+/// A record submitted to the log; `wait` returns once it is written (and fsynced, under
+/// [`FsyncPolicy::Always`]).
+#[derive(Debug)]
+#[must_use = "a record is in the log only once `wait` returns Ok"]
+pub struct PendingRecord(oneshot::Receiver<Result<(), AuditError>>);
+
+impl PendingRecord {
+    pub async fn wait(self) -> Result<(), AuditError> {
+        self.0.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
+/// The audit log. Clones share one writer thread; dropping the last one stops it after
+/// writing what was queued.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    inner: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    tx: Option<mpsc::Sender<Msg>>,
+    thread: Option<thread::JoinHandle<()>>,
+    public_key: crate::PublicKey,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Append { .. } => "Append",
+            Self::Digest { .. } => "Digest",
+        })
+    }
+}
+
+impl AuditLog {
+    /// Opens the log: recovers files left by a crash (a torn last line is cut, and said so
+    /// in the log) and starts the writer.
+    pub fn open(config: AuditConfig, now: OffsetDateTime) -> Result<Self, AuditError> {
+        std::fs::create_dir_all(config.dir.join(files::DIGEST_DIR))
+            .map_err(|e| AuditError::io(&config.dir, e))?;
+        let signer = Signer::open_or_create(&config.key_path)?;
+        let public_key = signer.public_key();
+        let mut writer = Writer::recover(config, signer)?;
+        if !writer.recovered.is_empty() {
+            let names = writer.recovered.join(", ");
+            tracing::warn!(
+                files = names,
+                "audit log files were cut back to their last complete record after a crash"
+            );
+            let event = writer.service_event(
+                now,
+                "AuditLogRecovered",
+                serde_json::json!({"truncatedFiles": writer.recovered}),
+            );
+            writer.append_group(&[(event, now)])?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("s9-audit-writer".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Handle {
+                tx: Some(tx),
+                thread: Some(thread),
+                public_key,
+            }),
+        })
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), AuditError> {
+        self.inner
+            .tx
+            .as_ref()
+            .ok_or(AuditError::Closed)?
+            .send(msg)
+            .map_err(|_| AuditError::Closed)
+    }
+
+    /// Appends `event`; await the returned handle before answering the request.
+    pub fn record(
+        &self,
+        event: AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<PendingRecord, AuditError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Msg::Append {
+            event: Box::new(event),
+            now,
+            done: Some(done),
+        })?;
+        Ok(PendingRecord(rx))
+    }
+
+    /// Appends `event` without waiting.
+    pub fn record_detached(&self, event: AuditEvent, now: OffsetDateTime) {
+        if let Err(e) = self.send(Msg::Append {
+            event: Box::new(event),
+            now,
+            done: None,
+        }) {
+            tracing::error!(error = %e, "could not queue an audit record");
+        }
+    }
+
+    /// Closes the current file, prunes what retention no longer keeps, and writes a signed
+    /// digest of every file closed since the last one.
+    pub async fn digest(&self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Msg::Digest { now, done })?;
+        rx.await.map_err(|_| AuditError::Closed)?
+    }
+
+    pub fn public_key(&self) -> &crate::PublicKey {
+        &self.inner.public_key
+    }
+}
+
+struct OpenFile {
+    path: PathBuf,
+    name: String,
+    file: File,
+    bytes: u64,
+    seq: u64,
+    last_hash: String,
+}
+
+struct Writer {
+    config: AuditConfig,
+    signer: Signer,
+    current: Option<OpenFile>,
+    /// Closed files not yet in a digest.
+    pending: Vec<LogFileEntry>,
+    last_digest: Option<(String, String, String)>,
+    last_digest_end: Option<String>,
+    chain_start: Option<String>,
+    counter: u64,
+    last_sync: Instant,
+    unsynced: bool,
+    recovered: Vec<String>,
+}
+
+/// Reads a log file back: its complete records and the length they span.
+fn scan(path: &Path) -> Result<(u64, String, u64, usize), AuditError> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| AuditError::io(path, e))?;
+    let name = files::file_name(path);
+    let (mut records, mut last_hash, mut good_len) = (0u64, files::genesis(&name), 0usize);
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            break;
+        }
+        match serde_json::from_str::<Line<'_>>(line.trim_end()) {
+            Ok(l) => {
+                records = l.seq;
+                last_hash = l.hash;
+                good_len += line.len();
+            }
+            Err(_) => break,
+        }
+    }
+    Ok((records, last_hash, good_len as u64, text.len()))
+}
+
+impl Writer {
+    fn recover(config: AuditConfig, signer: Signer) -> Result<Self, AuditError> {
+        let digest_dir = config.dir.join(files::DIGEST_DIR);
+        let digests = files::list(&digest_dir, files::DIGEST_PREFIX, ".json")?;
+        let mut listed = std::collections::HashSet::new();
+        let (mut last_digest, mut last_end, mut chain_start) = (None, None, None);
+        for path in &digests {
+            let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, e))?;
+            let Ok(file) = serde_json::from_slice::<DigestFile<'_>>(&bytes) else {
+                continue;
+            };
+            let Ok(body) = serde_json::from_str::<DigestBody>(file.digest.get()) else {
+                continue;
+            };
+            listed.extend(body.log_files.iter().map(|f| f.file.clone()));
+            last_digest = Some((
+                files::file_name(path),
+                files::sha256_hex(&bytes),
+                file.signature.clone(),
+            ));
+            last_end = Some(body.digest_end_time.clone());
+            chain_start = Some(body.chain_start.clone());
+        }
+        let mut pending = Vec::new();
+        let mut recovered = Vec::new();
+        for path in files::list(&config.dir, files::LOG_PREFIX, files::LOG_SUFFIX)? {
+            let name = files::file_name(&path);
+            if listed.contains(&name) {
+                continue;
+            }
+            let (records, last_hash, good_len, len) = scan(&path)?;
+            if good_len < len as u64 {
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| {
+                        f.set_len(good_len)?;
+                        f.sync_all()
+                    })
+                    .map_err(|e| AuditError::io(&path, e))?;
+                recovered.push(name.clone());
+            }
+            let bytes = std::fs::read(&path).map_err(|e| AuditError::io(&path, e))?;
+            pending.push(LogFileEntry {
+                file: name,
+                sha256: files::sha256_hex(&bytes),
+                records,
+                last_hash,
+            });
+        }
+        Ok(Self {
+            config,
+            signer,
+            current: None,
+            pending,
+            last_digest,
+            last_digest_end: last_end,
+            chain_start,
+            counter: 0,
+            last_sync: Instant::now(),
+            unsynced: false,
+            recovered,
+        })
+    }
+
+    fn run(mut self, rx: &mpsc::Receiver<Msg>) {
+        let mut timeout = Duration::from_millis(50);
+        loop {
+            let first = match rx.recv_timeout(timeout) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.sync_if_due(true);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            while group.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(m) => group.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut appends = Vec::new();
+            let mut waiters = Vec::new();
+            for msg in group {
+                match msg {
+                    Msg::Append { event, now, done } => {
+                        appends.push((*event, now));
+                        waiters.push(done);
+                    }
+                    Msg::Digest { now, done } => {
+                        let result = self
+                            .flush(&mut appends, &mut waiters)
+                            .and_then(|()| self.digest(now));
+                        let _ = done.send(result);
+                    }
+                }
+            }
+            let _ = self.flush(&mut appends, &mut waiters);
+            timeout = match self.config.fsync {
+                FsyncPolicy::Always => Duration::from_millis(500),
+                FsyncPolicy::Interval(d) => d,
+            };
+        }
+        let _ = self.sync_if_due(false);
+    }
+
+    fn flush(
+        &mut self,
+        appends: &mut Vec<(AuditEvent, OffsetDateTime)>,
+        waiters: &mut Vec<Option<oneshot::Sender<Result<(), AuditError>>>>,
+    ) -> Result<(), AuditError> {
+        if appends.is_empty() {
+            return Ok(());
+        }
+        let result = self.append_group(appends);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
+        }
+        for w in waiters.drain(..).flatten() {
+            let _ = w.send(result.clone());
+        }
+        appends.clear();
+        result
+    }
+
+    fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
+        self.counter += 1;
+        let name = format!(
+            "{}{}-{:06}{}",
+            files::LOG_PREFIX,
+            files::stamp(now),
+            self.counter,
+            files::LOG_SUFFIX
+        );
+        let path = self.config.dir.join(&name);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| AuditError::io(&path, e))?;
+        if let Ok(d) = File::open(&self.config.dir) {
+            let _ = d.sync_all();
+        }
+        self.current = Some(OpenFile {
+            last_hash: files::genesis(&name),
+            path,
+            name,
+            file,
+            bytes: 0,
+            seq: 0,
+        });
+        Ok(())
+    }
+
+    /// Writes a group of records in one write, and fsyncs per policy.
+    fn append_group(&mut self, group: &[(AuditEvent, OffsetDateTime)]) -> Result<(), AuditError> {
+        let Some((_, first_time)) = group.first() else {
+            return Ok(());
+        };
+        if self.current.is_none() {
+            self.open_file(*first_time)?;
+        }
+        let current = self.current.as_mut().ok_or(AuditError::Closed)?;
+        let mut buf = Vec::with_capacity(group.len() * 700);
+        let (mut seq, mut last) = (current.seq, current.last_hash.clone());
+        for (event, _) in group {
+            let event_json =
+                serde_json::to_string(event).map_err(|e| AuditError::Io(e.to_string()))?;
+            let raw =
+                RawValue::from_string(event_json).map_err(|e| AuditError::Io(e.to_string()))?;
+            let hash = files::record_hash(&last, raw.get());
+            seq += 1;
+            serde_json::to_writer(
+                &mut buf,
+                &LineOut {
+                    seq,
+                    prev: &last,
+                    hash: &hash,
+                    event: &raw,
+                },
+            )
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+            buf.push(b'\n');
+            last = hash;
+        }
+        let written = current
+            .file
+            .write_all(&buf)
+            .and_then(|()| match self.config.fsync {
+                FsyncPolicy::Always => current.file.sync_data(),
+                FsyncPolicy::Interval(_) => Ok(()),
+            });
+        if let Err(e) = written {
+            // Cut back to the last complete record, so the file's chain stays whole.
+            let path = current.path.clone();
+            if current.file.set_len(current.bytes).is_err() {
+                self.current = None;
+            }
+            return Err(AuditError::io(&path, e));
+        }
+        current.bytes += buf.len() as u64;
+        current.seq = seq;
+        current.last_hash = last;
+        self.unsynced = self.config.fsync != FsyncPolicy::Always;
+        if current.bytes >= self.config.max_file_bytes {
+            self.close_current()?;
+        }
+        Ok(())
+    }
+
+    fn sync_if_due(&mut self, only_if_due: bool) -> bool {
+        let FsyncPolicy::Interval(every) = self.config.fsync else {
+            return false;
+        };
+        if !self.unsynced || (only_if_due && self.last_sync.elapsed() < every) {
+            return false;
+        }
+        if let Some(c) = &self.current {
+            if let Err(e) = c.file.sync_data() {
+                tracing::error!(error = %e, "fsync of the audit log failed");
+                return false;
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        true
+    }
+
+    fn close_current(&mut self) -> Result<(), AuditError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        current
+            .file
+            .sync_all()
+            .map_err(|e| AuditError::io(&current.path, e))?;
+        let bytes = std::fs::read(&current.path).map_err(|e| AuditError::io(&current.path, e))?;
+        self.pending.push(LogFileEntry {
+            file: current.name,
+            sha256: files::sha256_hex(&bytes),
+            records: current.seq,
+            last_hash: current.last_hash,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn service_event(
+        &self,
+        now: OffsetDateTime,
+        name: &str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        crate::service_event(&self.config.account_id, now, name, details)
+    }
+
+    fn digest(&mut self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
+        let pruned = self.prune(now)?;
+        if pruned > 0 {
+            let event = self.service_event(now, "AuditLogsPruned", serde_json::json!({"prunedDigests": pruned, "retentionDays": self.config.retention.whole_days()}));
+            self.append_group(&[(event, now)])?;
+        }
+        self.close_current()?;
+        self.counter += 1;
+        let name = format!(
+            "{}{}-{:06}.json",
+            files::DIGEST_PREFIX,
+            files::stamp(now),
+            self.counter
+        );
+        let (prev_file, prev_hash, prev_sig) = match &self.last_digest {
+            Some((f, h, s)) => (Some(f.clone()), Some(h.clone()), Some(s.clone())),
+            None => (None, None, None),
+        };
+        let chain_start = self.chain_start.clone().unwrap_or_else(|| name.clone());
+        let body = DigestBody {
+            version: 1,
+            digest_start_time: self
+                .last_digest_end
+                .clone()
+                .unwrap_or_else(|| files::rfc3339(now)),
+            digest_end_time: files::rfc3339(now),
+            chain_start: chain_start.clone(),
+            previous_digest_file: prev_file,
+            previous_digest_hash: prev_hash,
+            previous_digest_signature: prev_sig,
+            public_key_fingerprint: self.signer.public_key().fingerprint(),
+            log_files: std::mem::take(&mut self.pending),
+        };
+        let body_json = serde_json::to_string(&body).map_err(|e| AuditError::Io(e.to_string()))?;
+        let signature = self.signer.sign(body_json.as_bytes());
+        let raw = RawValue::from_string(body_json).map_err(|e| AuditError::Io(e.to_string()))?;
+        let bytes = serde_json::to_vec(&DigestFile {
+            digest: &raw,
+            signature: signature.clone(),
+        })
+        .map_err(|e| AuditError::Io(e.to_string()))?;
+        let path = self.config.dir.join(files::DIGEST_DIR).join(&name);
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(&path)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
+        };
+        if let Err(e) = write() {
+            self.pending = body.log_files;
+            return Err(AuditError::io(&path, e));
+        }
+        self.last_digest = Some((name.clone(), files::sha256_hex(&bytes), signature));
+        self.last_digest_end = Some(body.digest_end_time);
+        self.chain_start = Some(chain_start);
+        Ok(DigestSummary {
+            digest_file: name,
+            log_files: body.log_files.len(),
+            pruned_digests: pruned,
+        })
+    }
+
+    /// Removes digests that ended before the retention cutoff, and their log files, keeping
+    /// the newest digest so the chain goes on; the next digest names the new chain start.
+    fn prune(&mut self, now: OffsetDateTime) -> Result<usize, AuditError> {
+        let cutoff = now - self.config.retention;
+        let digest_dir = self.config.dir.join(files::DIGEST_DIR);
+        let digests = files::list(&digest_dir, files::DIGEST_PREFIX, ".json")?;
+        let Some((_, keep)) = digests.split_last() else {
+            return Ok(0);
+        };
+        let mut pruned = 0;
+        for path in keep {
+            let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, e))?;
+            let Ok(file) = serde_json::from_slice::<DigestFile<'_>>(&bytes) else {
+                break;
+            };
+            let Ok(body) = serde_json::from_str::<DigestBody>(file.digest.get()) else {
+                break;
+            };
+            let ended = OffsetDateTime::parse(
+                &body.digest_end_time,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+            if ended >= cutoff {
+                break;
+            }
+            for f in &body.log_files {
+                let p = self.config.dir.join(&f.file);
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(AuditError::io(&p, e));
+                    }
+                }
+            }
+            std::fs::remove_file(path).map_err(|e| AuditError::io(path, e))?;
+            pruned += 1;
+        }
+        if pruned > 0 {
+            let remaining = files::list(&digest_dir, files::DIGEST_PREFIX, ".json")?;
+            self.chain_start = remaining.first().map(|p| files::file_name(p));
+        }
+        Ok(pruned)
+    }
+}
+
+/// An event the service records by itself (`AwsServiceEvent`).
+pub fn service_event(
+    account_id: &str,
+    now: OffsetDateTime,
+    name: &str,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        event_version: "1.08".into(),
+        user_identity: UserIdentity {
+            kind: "AWSService".into(),
+            principal_id: None,
+            arn: None,
+            account_id: Some(account_id.to_owned()),
+            access_key_id: None,
+            user_name: None,
+            invoked_by: Some("secretsmanager.amazonaws.com".into()),
+        },
+        event_time: files::rfc3339(now),
+        event_source: "secretsmanager.amazonaws.com".into(),
+        event_name: name.into(),
+        aws_region: String::new(),
+        source_ip_address: "secretsmanager.amazonaws.com".into(),
+        user_agent: "secretsmanager.amazonaws.com".into(),
+        request_parameters: None,
+        response_elements: None,
+        error_code: None,
+        error_message: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        event_id: uuid::Uuid::new_v4().to_string(),
+        read_only: false,
+        resources: Vec::new(),
+        event_type: "AwsServiceEvent".into(),
+        management_event: true,
+        recipient_account_id: account_id.into(),
+        event_category: "Management".into(),
+    }
+    .with_details(details)
+}
+
+impl AuditEvent {
+    fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.response_elements = Some(details);
+        self
+    }
+}

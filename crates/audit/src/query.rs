@@ -1,0 +1,111 @@
+//! `audit query`: reads records back, filtered.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::files::{self, Line};
+use crate::{AuditError, AuditEvent};
+
+/// Which records to return; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    /// Matches the principal's ARN, or its name (the part after the last `/`).
+    pub principal: Option<String>,
+    pub event_name: Option<String>,
+    /// Matches the secret's ARN, name or the `secretId` the request gave.
+    pub secret: Option<String>,
+    /// An error code, or `none` for requests that succeeded.
+    pub error_code: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, e: &AuditEvent) -> bool {
+        let time = OffsetDateTime::parse(&e.event_time, &Rfc3339).ok();
+        if self.from.is_some_and(|f| time.is_none_or(|t| t < f))
+            || self.to.is_some_and(|to| time.is_none_or(|t| t > to))
+        {
+            return false;
+        }
+        if let Some(p) = &self.principal {
+            let arn = e.user_identity.arn.as_deref().unwrap_or_default();
+            if arn != p && arn.rsplit('/').next() != Some(p.as_str()) {
+                return false;
+            }
+        }
+        if self
+            .event_name
+            .as_ref()
+            .is_some_and(|n| !n.eq_ignore_ascii_case(&e.event_name))
+        {
+            return false;
+        }
+        if let Some(s) = &self.secret {
+            let named = e.secret_id() == Some(s.as_str())
+                || e.secret_arns()
+                    .any(|a| a == s || a.contains(&format!(":secret:{s}-")));
+            if !named {
+                return false;
+            }
+        }
+        if let Some(code) = &self.error_code {
+            let ok = if code.eq_ignore_ascii_case("none") {
+                e.error_code.is_none()
+            } else {
+                e.error_code.as_deref() == Some(code.as_str())
+            };
+            if !ok {
+                return false;
+            }
+        }
+        self.source_ip
+            .as_ref()
+            .is_none_or(|ip| *ip == e.source_ip_address)
+    }
+}
+
+/// Reads the records of one log file from line `skip` on; returns them and the lines read.
+pub fn read_file(path: &Path, skip: usize) -> Result<(Vec<AuditEvent>, usize), AuditError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AuditError::io(path, e))?;
+    let mut out = Vec::new();
+    let mut lines = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            break;
+        }
+        lines += 1;
+        if lines <= skip {
+            continue;
+        }
+        let Ok(l) = serde_json::from_str::<Line<'_>>(line.trim_end()) else {
+            continue;
+        };
+        if let Ok(event) = serde_json::from_str::<AuditEvent>(l.event.get()) {
+            out.push(event);
+        }
+    }
+    Ok((out, lines))
+}
+
+/// The log files of `dir`, oldest first.
+pub fn log_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, AuditError> {
+    files::list(dir, files::LOG_PREFIX, files::LOG_SUFFIX)
+}
+
+/// Every record in `dir` that `filter` matches, oldest first.
+pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<AuditEvent>, AuditError> {
+    let mut out = Vec::new();
+    for path in log_files(dir)? {
+        out.extend(
+            read_file(&path, 0)?
+                .0
+                .into_iter()
+                .filter(|e| filter.matches(e)),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,271 @@
+//! `audit verify`: checks the digest chain and every log file, like
+//! `aws cloudtrail validate-logs`, and names what is wrong with each file.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::files::{self, DigestBody, DigestFile, Line, LogFileEntry};
+use crate::{AuditError, PublicKey};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Valid,
+    /// The file's content is not what its digest (or its own chain) says; the detail names
+    /// the first bad record.
+    Modified(String),
+    /// A digest lists the file, but it is gone.
+    Deleted,
+    /// No digest covers this log file, or a digest the chain needs is gone.
+    MissingDigest(String),
+    /// The digest's signature does not verify with the public key.
+    InvalidSignature,
+    /// Written after the newest digest: it will be in the next one.
+    NotYetDigested,
+}
+
+impl Status {
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Self::Valid | Self::NotYetDigested)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Valid => f.write_str("valid"),
+            Self::Modified(d) => write!(f, "modified ({d})"),
+            Self::Deleted => f.write_str("deleted"),
+            Self::MissingDigest(d) => write!(f, "missing digest ({d})"),
+            Self::InvalidSignature => f.write_str("invalid signature"),
+            Self::NotYetDigested => f.write_str("not yet digested"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub file: String,
+    pub is_digest: bool,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub files: Vec<FileReport>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        !self.files.iter().any(|f| f.status.is_failure())
+    }
+
+    pub fn status_of(&self, file: &str) -> Option<&Status> {
+        self.files
+            .iter()
+            .find(|f| f.file == file)
+            .map(|f| &f.status)
+    }
+
+    fn push(&mut self, file: &str, is_digest: bool, status: Status) {
+        self.files.push(FileReport {
+            file: file.to_owned(),
+            is_digest,
+            status,
+        });
+    }
+}
+
+/// Checks a log file's own chain against what its digest recorded.
+fn check_records(path: &Path, entry: &LogFileEntry) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("unreadable: {e}"))?;
+    let mut prev = files::genesis(&entry.file);
+    let mut count = 0u64;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let n = i + 1;
+        if !line.ends_with('\n') {
+            return Err(format!("line {n} is cut short"));
+        }
+        let l: Line<'_> = serde_json::from_str(line.trim_end())
+            .map_err(|_| format!("line {n} is not a record"))?;
+        count += 1;
+        if l.seq != count {
+            return Err(format!(
+                "line {n}: record {} where record {count} should be (removed or reordered)",
+                l.seq
+            ));
+        }
+        if l.prev != prev {
+            return Err(format!(
+                "record {count}: does not follow the record before it"
+            ));
+        }
+        if files::record_hash(&l.prev, l.event.get()) != l.hash {
+            return Err(format!("record {count}: content edited"));
+        }
+        prev = l.hash;
+    }
+    if count != entry.records || prev != entry.last_hash {
+        return Err(format!(
+            "the file ends at record {count}; its digest recorded {} (truncated or extended)",
+            entry.records
+        ));
+    }
+    Ok(())
+}
+
+fn parse_time(t: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(t, &Rfc3339).ok()
+}
+
+/// What to verify.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    /// Digests ending before this are walked for the chain but their files not reported.
+    pub from: Option<OffsetDateTime>,
+    /// Digests starting after this likewise.
+    pub to: Option<OffsetDateTime>,
+    /// With the digest interval: the newest digest must be younger than two intervals, or
+    /// digests are missing at the end of the chain.
+    pub now: Option<OffsetDateTime>,
+    pub digest_interval: Option<time::Duration>,
+}
+
+/// Verifies everything under `dir` with `key`.
+pub fn verify(dir: &Path, key: &PublicKey, window: Window) -> Result<Report, AuditError> {
+    let Window {
+        from,
+        to,
+        now,
+        digest_interval,
+    } = window;
+    let mut report = Report::default();
+    let digests = files::list(&dir.join(files::DIGEST_DIR), files::DIGEST_PREFIX, ".json")?;
+    let names: Vec<String> = digests.iter().map(|p| files::file_name(p)).collect();
+    let read = |p: &Path| std::fs::read(p).map_err(|e| AuditError::io(p, e));
+
+    // The newest digest names where the retained chain starts.
+    let mut start = 0;
+    if let Some(newest) = digests.last() {
+        let bytes = read(newest)?;
+        let body = serde_json::from_slice::<DigestFile<'_>>(&bytes)
+            .ok()
+            .and_then(|f| serde_json::from_str::<DigestBody>(f.digest.get()).ok());
+        if let Some(body) = body {
+            match names.iter().position(|n| *n == body.chain_start) {
+                Some(i) => start = i,
+                None => report.push(
+                    &body.chain_start,
+                    true,
+                    Status::MissingDigest("the first digest of the retained chain is gone".into()),
+                ),
+            }
+        }
+    }
+
+    let mut listed = HashSet::new();
+    let mut previous: Option<(String, String, String)> = None;
+    let mut newest_end: Option<OffsetDateTime> = None;
+    for (path, name) in digests.iter().zip(&names).skip(start) {
+        let bytes = read(path)?;
+        let parsed = serde_json::from_slice::<DigestFile<'_>>(&bytes)
+            .ok()
+            .and_then(|f| {
+                let body = serde_json::from_str::<DigestBody>(f.digest.get()).ok()?;
+                Some((f.digest.get().to_owned(), f.signature.clone(), body))
+            });
+        let Some((body_text, signature, body)) = parsed else {
+            report.push(name, true, Status::Modified("not a digest".into()));
+            previous = None;
+            continue;
+        };
+        if !key.verify(body_text.as_bytes(), &signature) {
+            report.push(name, true, Status::InvalidSignature);
+            previous = Some((name.clone(), files::sha256_hex(&bytes), signature));
+            continue;
+        }
+        let link_ok = match &previous {
+            None => true,
+            Some((pf, ph, ps)) => {
+                body.previous_digest_file.as_deref() == Some(pf.as_str())
+                    && body.previous_digest_hash.as_deref() == Some(ph.as_str())
+                    && body.previous_digest_signature.as_deref() == Some(ps.as_str())
+            }
+        };
+        let status = if link_ok {
+            Status::Valid
+        } else {
+            let named = body.previous_digest_file.clone().unwrap_or_default();
+            if names.contains(&named) {
+                Status::Modified(format!(
+                    "the previous digest {named} is not the one it recorded"
+                ))
+            } else {
+                Status::MissingDigest(format!("the previous digest {named} is gone"))
+            }
+        };
+        let ended = parse_time(&body.digest_end_time);
+        let started = parse_time(&body.digest_start_time);
+        newest_end = ended.or(newest_end);
+        let in_window = from.is_none_or(|f| ended.is_none_or(|e| e >= f))
+            && to.is_none_or(|t| started.is_none_or(|s| s <= t));
+        if in_window || status.is_failure() {
+            report.push(name, true, status);
+        }
+        for entry in &body.log_files {
+            listed.insert(entry.file.clone());
+            if !in_window {
+                continue;
+            }
+            let path = dir.join(&entry.file);
+            let status = match std::fs::read(&path) {
+                Err(_) => Status::Deleted,
+                Ok(content) => match check_records(&path, entry) {
+                    Err(detail) => Status::Modified(detail),
+                    Ok(()) if files::sha256_hex(&content) != entry.sha256 => {
+                        Status::Modified("the file's hash differs from its digest".into())
+                    }
+                    Ok(()) => Status::Valid,
+                },
+            };
+            report.push(&entry.file, false, status);
+        }
+        previous = Some((name.clone(), files::sha256_hex(&bytes), signature));
+    }
+
+    if let (Some(now), Some(every), Some(end)) = (now, digest_interval, newest_end) {
+        if end < now - every * 2 {
+            report.push(
+                "(end of chain)",
+                true,
+                Status::MissingDigest(format!("no digest since {}", files::rfc3339(end))),
+            );
+        }
+    }
+
+    // Log files no digest lists: fine if written after the newest digest, else a gap.
+    let newest_stamp = newest_end.map(files::stamp);
+    for path in files::list(dir, files::LOG_PREFIX, files::LOG_SUFFIX)? {
+        let name = files::file_name(&path);
+        if listed.contains(&name) {
+            continue;
+        }
+        let stamp = name
+            .trim_start_matches(files::LOG_PREFIX)
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let after_last = newest_stamp.as_ref().is_none_or(|n| stamp >= *n);
+        let status = if after_last {
+            Status::NotYetDigested
+        } else {
+            Status::MissingDigest("no digest lists this file".into())
+        };
+        report.push(&name, false, status);
+    }
+    Ok(report)
+}
