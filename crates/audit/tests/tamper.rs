@@ -1,0 +1,283 @@
+//! Every way of tampering with the trail is detected and named: an edited byte, a removed,
+//! reordered or truncated record, a deleted log file, a replaced digest, a digest re-signed
+//! with another key, a deleted digest. Crash recovery and pruning keep the chain verifiable.
+
+use std::path::{Path, PathBuf};
+
+use s9_audit::verify::{Status, Window, verify};
+use s9_audit::{AuditConfig, AuditLog, FsyncPolicy, PublicKey, Signer, query, service_event};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-11-01 00:00 UTC);
+
+struct Trail {
+    _dir: tempfile::TempDir,
+    logs: PathBuf,
+    key: PathBuf,
+}
+
+fn config(logs: &Path, key: &Path, max_file_bytes: u64) -> AuditConfig {
+    AuditConfig {
+        dir: logs.to_owned(),
+        key_path: key.to_owned(),
+        fsync: FsyncPolicy::Always,
+        max_file_bytes,
+        retention: Duration::days(30),
+        account_id: "123456789012".into(),
+    }
+}
+
+async fn write(log: &AuditLog, n: usize, at: OffsetDateTime) {
+    for i in 0..n {
+        let event = service_event("123456789012", at, "Probe", serde_json::json!({"i": i}));
+        log.record(event, at)
+            .expect("queue")
+            .wait()
+            .await
+            .expect("written");
+    }
+}
+
+/// Two digests over several files, and one file written after the last digest.
+async fn trail() -> Trail {
+    let dir = tempfile::tempdir().expect("tmp");
+    let logs = dir.path().join("audit");
+    let key = dir.path().join("keys/audit.p8");
+    let log = AuditLog::open(config(&logs, &key, 4_000), T0).expect("open");
+    write(&log, 12, T0).await;
+    log.digest(T0 + Duration::hours(1)).await.expect("digest 1");
+    write(&log, 12, T0 + Duration::hours(1)).await;
+    log.digest(T0 + Duration::hours(2)).await.expect("digest 2");
+    write(&log, 3, T0 + Duration::hours(2)).await;
+    Trail {
+        _dir: dir,
+        logs,
+        key,
+    }
+}
+
+fn public_key(key: &Path) -> PublicKey {
+    Signer::open_or_create(key).expect("key").public_key()
+}
+
+fn logs_of(t: &Trail) -> Vec<PathBuf> {
+    query::log_files(&t.logs).expect("files")
+}
+
+fn digests_of(t: &Trail) -> Vec<PathBuf> {
+    let mut d: Vec<PathBuf> = std::fs::read_dir(t.logs.join("digests"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    d.sort();
+    d
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().expect("name").to_string_lossy().into_owned()
+}
+
+fn check(t: &Trail) -> s9_audit::verify::Report {
+    verify(&t.logs, &public_key(&t.key), Window::default()).expect("verify")
+}
+
+fn rewrite_lines(path: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    f(&mut lines);
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .expect("write");
+}
+
+#[tokio::test]
+async fn an_untouched_trail_verifies() {
+    let t = trail().await;
+    let report = check(&t);
+    assert!(report.is_valid(), "{report:?}");
+    assert!(logs_of(&t).len() >= 4, "size rotation made several files");
+    assert_eq!(digests_of(&t).len(), 2);
+    let last = logs_of(&t).last().map(|p| name(p)).expect("file");
+    assert_eq!(report.status_of(&last), Some(&Status::NotYetDigested));
+    let all = query::query(&t.logs, &query::Filter::default()).expect("query");
+    assert_eq!(all.len(), 27);
+}
+
+#[tokio::test]
+async fn each_kind_of_tampering_is_detected_and_named() {
+    // An edited byte.
+    let t = trail().await;
+    let f = logs_of(&t)[0].clone();
+    rewrite_lines(&f, |l| l[1] = l[1].replace("\"i\":1", "\"i\":7"));
+    assert_eq!(
+        check(&t).status_of(&name(&f)),
+        Some(&Status::Modified("record 2: content edited".into()))
+    );
+
+    // A removed record.
+    let t = trail().await;
+    let f = logs_of(&t)[0].clone();
+    rewrite_lines(&f, |l| {
+        l.remove(1);
+    });
+    assert!(
+        matches!(check(&t).status_of(&name(&f)), Some(Status::Modified(d)) if d.contains("record 3 where record 2")),
+        "{:?}",
+        check(&t)
+    );
+
+    // Reordered records.
+    let t = trail().await;
+    let f = logs_of(&t)[0].clone();
+    rewrite_lines(&f, |l| l.swap(0, 1));
+    assert!(matches!(
+        check(&t).status_of(&name(&f)),
+        Some(Status::Modified(_))
+    ));
+
+    // A truncated file.
+    let t = trail().await;
+    let f = logs_of(&t)[0].clone();
+    rewrite_lines(&f, |l| l.truncate(1));
+    assert!(
+        matches!(check(&t).status_of(&name(&f)), Some(Status::Modified(d)) if d.contains("truncated")),
+        "{:?}",
+        check(&t).status_of(&name(&f))
+    );
+
+    // A deleted log file.
+    let t = trail().await;
+    let f = logs_of(&t)[1].clone();
+    std::fs::remove_file(&f).expect("rm");
+    assert_eq!(check(&t).status_of(&name(&f)), Some(&Status::Deleted));
+
+    // A digest replaced by an edited copy (its signature no longer matches).
+    let t = trail().await;
+    let d = digests_of(&t)[0].clone();
+    let text = std::fs::read_to_string(&d).expect("digest");
+    std::fs::write(&d, text.replacen("\"records\":", "\"records\":1", 1)).expect("edit");
+    assert_eq!(
+        check(&t).status_of(&name(&d)),
+        Some(&Status::InvalidSignature)
+    );
+
+    // A digest re-signed with another key.
+    let t = trail().await;
+    let d = digests_of(&t)[1].clone();
+    let text = std::fs::read_to_string(&d).expect("digest");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let body = file["digest"].to_string();
+    let other = Signer::open_or_create(&t.logs.join("../other.p8")).expect("other key");
+    std::fs::write(
+        &d,
+        format!(
+            "{{\"digest\":{body},\"signature\":\"{}\"}}",
+            other.sign(body.as_bytes())
+        ),
+    )
+    .expect("re-sign");
+    assert_eq!(
+        check(&t).status_of(&name(&d)),
+        Some(&Status::InvalidSignature)
+    );
+
+    // A deleted first digest: the chain start is missing, and its files no longer covered.
+    let t = trail().await;
+    let d = digests_of(&t)[0].clone();
+    std::fs::remove_file(&d).expect("rm");
+    let report = check(&t);
+    assert!(
+        matches!(report.status_of(&name(&d)), Some(Status::MissingDigest(_))),
+        "{report:?}"
+    );
+    assert!(!report.is_valid());
+
+    // A log file no digest lists, though older than the newest digest.
+    let t = trail().await;
+    let stray = t.logs.join("audit-20261101T003000Z-999999.jsonl");
+    std::fs::write(&stray, "").expect("stray");
+    assert!(matches!(
+        check(&t).status_of(&name(&stray)),
+        Some(Status::MissingDigest(_))
+    ));
+
+    // The trail stops: no digest for longer than two intervals.
+    let t = trail().await;
+    let window = Window {
+        now: Some(T0 + Duration::hours(9)),
+        digest_interval: Some(Duration::hours(1)),
+        ..Window::default()
+    };
+    assert!(
+        !verify(&t.logs, &public_key(&t.key), window)
+            .expect("verify")
+            .is_valid()
+    );
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_cut_on_restart_and_said_so() {
+    let t = trail().await;
+    let last = logs_of(&t).last().cloned().expect("file");
+    let mut text = std::fs::read_to_string(&last).expect("read");
+    text.push_str("{\"seq\":4,\"prev\":\"abc");
+    std::fs::write(&last, text).expect("tear");
+    let log =
+        AuditLog::open(config(&t.logs, &t.key, 4_000), T0 + Duration::hours(3)).expect("reopen");
+    log.digest(T0 + Duration::hours(3)).await.expect("digest");
+    drop(log);
+    let report = check(&t);
+    assert!(report.is_valid(), "{report:?}");
+    let recovered = query::query(
+        &t.logs,
+        &query::Filter {
+            event_name: Some("AuditLogRecovered".into()),
+            ..Default::default()
+        },
+    )
+    .expect("query");
+    assert_eq!(recovered.len(), 1);
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_remains_verifiable_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let logs = dir.path().join("audit");
+    let key = dir.path().join("keys/audit.p8");
+    let mut cfg = config(&logs, &key, 1_000_000);
+    cfg.retention = Duration::days(1);
+    let log = AuditLog::open(cfg, T0).expect("open");
+    for h in 1..=3 {
+        write(&log, 2, T0 + Duration::hours(h)).await;
+        log.digest(T0 + Duration::hours(h)).await.expect("digest");
+    }
+    write(&log, 2, T0 + Duration::days(3)).await;
+    let summary = log
+        .digest(T0 + Duration::days(3))
+        .await
+        .expect("digest after retention");
+    assert_eq!(
+        summary.pruned_digests, 2,
+        "the newest old digest is kept to continue the chain"
+    );
+    drop(log);
+    let t = Trail {
+        _dir: dir,
+        logs,
+        key,
+    };
+    let report = check(&t);
+    assert!(report.is_valid(), "{report:?}");
+    let pruned = query::query(
+        &t.logs,
+        &query::Filter {
+            event_name: Some("AuditLogsPruned".into()),
+            ..Default::default()
+        },
+    )
+    .expect("query");
+    assert_eq!(pruned.len(), 1);
+}
