@@ -457,11 +457,11 @@ impl Writer {
         if !self.unsynced || (only_if_due && self.last_sync.elapsed() < every) {
             return false;
         }
-        if let Some(c) = &self.current {
-            if let Err(e) = c.file.sync_data() {
-                tracing::error!(error = %e, "fsync of the audit log failed");
-                return false;
-            }
+        if let Some(c) = &self.current
+            && let Err(e) = c.file.sync_data()
+        {
+            tracing::error!(error = %e, "fsync of the audit log failed");
+            return false;
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
@@ -588,10 +588,10 @@ impl Writer {
             }
             for f in &body.log_files {
                 let p = self.config.dir.join(&f.file);
-                if let Err(e) = std::fs::remove_file(&p) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        return Err(AuditError::io(&p, e));
-                    }
+                if let Err(e) = std::fs::remove_file(&p)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(AuditError::io(&p, e));
                 }
             }
             std::fs::remove_file(path).map_err(|e| AuditError::io(path, e))?;

@@ -236,14 +236,14 @@ pub fn verify(dir: &Path, key: &PublicKey, window: Window) -> Result<Report, Aud
         previous = Some((name.clone(), files::sha256_hex(&bytes), signature));
     }
 
-    if let (Some(now), Some(every), Some(end)) = (now, digest_interval, newest_end) {
-        if end < now - every * 2 {
-            report.push(
-                "(end of chain)",
-                true,
-                Status::MissingDigest(format!("no digest since {}", files::rfc3339(end))),
-            );
-        }
+    if let (Some(now), Some(every), Some(end)) = (now, digest_interval, newest_end)
+        && end < now - every * 2
+    {
+        report.push(
+            "(end of chain)",
+            true,
+            Status::MissingDigest(format!("no digest since {}", files::rfc3339(end))),
+        );
     }
 
     // Log files no digest lists: fine if written after the newest digest, else a gap.

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
 mod keygen;
 mod policy;
@@ -35,6 +36,9 @@ enum Command {
     /// Simulate policy decisions and validate policy documents.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Verify, query and follow the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
         Command::Keygen(args) => keygen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Policy(command) => policy::run(command),
+        Command::Audit(command) => audit::run(command),
     };
     match result {
         Ok(code) => code,

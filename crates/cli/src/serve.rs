@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use s9_audit::FsyncPolicy;
 use s9_core::SystemClock;
-use s9_server::{Limits, Server, ServerConfig, ServiceConfig};
+use s9_server::{AuditSettings, Limits, Server, ServerConfig, ServiceConfig};
 
 /// The account id when neither `--account-id` nor a config names one.
 const DEFAULT_ACCOUNT: &str = "000000000000";
@@ -39,6 +40,28 @@ pub(crate) struct ServeArgs {
     /// Seconds between purges of secrets past their recovery window.
     #[arg(long, default_value_t = 60)]
     purge_interval_secs: u64,
+    /// Audit log directory [default: DATA_DIR/audit].
+    #[arg(long)]
+    audit_dir: Option<PathBuf>,
+    /// Audit digest-signing key, kept apart from the logs [default: DATA_DIR/keys/audit-signing.p8].
+    #[arg(long)]
+    audit_key: Option<PathBuf>,
+    /// When audit records reach the disk: `always` (fsync each group before answering) or a
+    /// number of milliseconds (answer once written; fsync at most that often).
+    #[arg(long, default_value = "always")]
+    audit_fsync: String,
+    /// Days audit files and digests are kept.
+    #[arg(long, default_value_t = 30)]
+    audit_retention_days: i64,
+    /// Size at which an audit log file is closed, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    audit_max_file_bytes: u64,
+    /// Seconds between signed audit digests.
+    #[arg(long, default_value_t = 3600)]
+    audit_digest_interval_secs: u64,
+    /// Record nothing. For measurements only: requests are then not audited.
+    #[arg(long)]
+    no_audit: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "S9_LOG_FORMAT")]
     log_format: LogFormat,
@@ -97,6 +120,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         account_id,
         limits,
         purge_interval: Duration::from_secs(args.purge_interval_secs.max(1)),
+        audit: AuditSettings {
+            enabled: !args.no_audit,
+            dir: args.audit_dir.clone(),
+            key_path: args.audit_key.clone(),
+            fsync: match args.audit_fsync.as_str() {
+                "always" => FsyncPolicy::Always,
+                ms => FsyncPolicy::Interval(Duration::from_millis(
+                    ms.parse()
+                        .context("--audit-fsync is `always` or a number of milliseconds")?,
+                )),
+            },
+            max_file_bytes: args.audit_max_file_bytes.max(1),
+            retention: time::Duration::days(args.audit_retention_days.max(1)),
+            digest_interval: Duration::from_secs(args.audit_digest_interval_secs.max(1)),
+        },
     };
     let server = Server::start(config, Arc::new(SystemClock)).await?;
     let addr = server.local_addr()?;

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use s9_sigv4::{RequestParts, SigV4Error};
 use s9_wire::{ApiError, ErrorCode, Operation};
+use tracing::Instrument as _;
 
 use s9_core::{Caller, RequestKeys};
 
@@ -26,8 +27,21 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    // Every log line of the request carries its id (also sent as x-amzn-RequestId).
+    let span = tracing::info_span!("request", request_id = %request_id);
+    handle_in_span(state, req, peer, request_id)
+        .instrument(span)
+        .await
+}
+
+async fn handle_in_span(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    request_id: String,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let started = Instant::now();
     let (parts, body) = req.into_parts();
     let target = parts
         .headers
@@ -58,13 +72,64 @@ pub(crate) async fn handle(
             "The request body was not received in time.",
         )),
     };
-    let outcome = match body {
-        Ok(body) => process(&state, &parts, &body, peer).await,
-        Err(e) => Err(e),
+    let empty = Bytes::new();
+    let (body, processed) = match body {
+        Ok(body) => {
+            let processed = process(&state, &parts, &body, peer).await;
+            (body, processed)
+        }
+        Err(e) => (empty, Processed::failed(e)),
     };
-    let (status, payload, code) = match outcome {
-        Ok((op, principal, body)) => {
-            tracing::debug!(request_id, operation = op.name(), principal, %peer, latency_us = started.elapsed().as_micros() as u64, "ok");
+    let Processed {
+        op,
+        principal,
+        access_key_id,
+        region,
+        mut result,
+    } = processed;
+    if let Some(audit) = &state.audit {
+        let now = state.service.now();
+        let user_agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let exchange = crate::audit::Exchange {
+            request_id: &request_id,
+            target: &target,
+            op,
+            principal,
+            access_key_id: access_key_id.as_deref(),
+            region: region.as_deref(),
+            peer,
+            user_agent,
+            body: &body,
+            outcome: result.as_deref(),
+        };
+        let event = crate::audit::event(&exchange, &state.account_id, now);
+        let written = match audit.record(event, now) {
+            Ok(pending) => pending.wait().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::error!(request_id, error = %e, "the request could not be recorded in the audit log");
+            // Fail closed: a secret value leaves only with its record written.
+            if result.is_ok()
+                && matches!(
+                    op,
+                    Some(Operation::GetSecretValue | Operation::BatchGetSecretValue)
+                )
+            {
+                result = Err(ApiError::new(
+                    ErrorCode::InternalServiceError,
+                    "The request could not be recorded in the audit log, so no secret value was returned.",
+                ));
+            }
+        }
+    }
+    let (status, payload, code) = match result {
+        Ok(body) => {
+            tracing::debug!(request_id, operation = op.map(Operation::name), principal = principal.map(|p| p.arn.as_str()), %peer, latency_us = started.elapsed().as_micros() as u64, "ok");
             (StatusCode::OK, body, None)
         }
         Err(e) => {
@@ -73,7 +138,7 @@ pub(crate) async fn handle(
             if status.is_server_error() {
                 tracing::error!(request_id, target, code = e.code.as_str(), %peer, "request failed");
             } else {
-                tracing::info!(request_id, target, code = e.code.as_str(), message = e.message, %peer, "request rejected");
+                tracing::info!(request_id, target, code = e.code.as_str(), error = e.message, %peer, "request rejected");
             }
             (status, e.to_body(), Some(e.code))
         }
@@ -94,38 +159,78 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
+/// What processing a request found out, for its response and its audit record.
+struct Processed<'a> {
+    op: Option<Operation>,
+    principal: Option<&'a Principal>,
+    access_key_id: Option<String>,
+    region: Option<String>,
+    result: Result<Vec<u8>, ApiError>,
+}
+
+impl Processed<'_> {
+    fn failed(e: ApiError) -> Self {
+        Self {
+            op: None,
+            principal: None,
+            access_key_id: None,
+            region: None,
+            result: Err(e),
+        }
+    }
+}
+
 /// Authenticates, decodes and runs one request.
-async fn process(
-    state: &AppState,
+async fn process<'a>(
+    state: &'a AppState,
     parts: &http::request::Parts,
     body: &Bytes,
     peer: SocketAddr,
-) -> Result<(Operation, String, Vec<u8>), ApiError> {
+) -> Processed<'a> {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut out = Processed::failed(ApiError::internal());
+    out.op = Operation::from_target(target);
     let request = RequestParts {
         method: &parts.method,
         uri: &parts.uri,
         headers: &parts.headers,
         body,
     };
-    let verified = state
+    let verified = match state
         .verifier
         .verify(request, state.service.now(), &state.principals)
-        .map_err(sigv4_error)?;
+    {
+        Ok(v) => v,
+        Err(e) => {
+            out.result = Err(sigv4_error(e));
+            return out;
+        }
+    };
+    out.access_key_id = Some(verified.access_key_id.clone());
+    out.region = Some(verified.region.clone());
     if verified.service != SIGNING_SERVICE {
-        return Err(ApiError::new(
+        out.result = Err(ApiError::new(
             ErrorCode::InvalidSignature,
             format!("Credential should be scoped to correct service: '{SIGNING_SERVICE}'. "),
         ));
+        return out;
     }
-    let principal = state
-        .principals
-        .get(&verified.access_key_id)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnrecognizedClient,
-                "The security token included in the request is invalid.",
-            )
-        })?;
+    let Some(principal) = state.principals.get(&verified.access_key_id) else {
+        out.result = Err(ApiError::new(
+            ErrorCode::UnrecognizedClient,
+            "The security token included in the request is invalid.",
+        ));
+        return out;
+    };
+    out.principal = Some(principal);
+    let Some(op) = out.op else {
+        out.result = Err(ApiError::new(ErrorCode::UnknownOperation, ""));
+        return out;
+    };
     let caller = caller(
         principal,
         parts,
@@ -133,16 +238,11 @@ async fn process(
         &verified.region,
         state.service.now(),
     );
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let op = Operation::from_target(target)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
-    let decoded = s9_wire::Request::decode(op, body)?;
-    let out = dispatch(&state.service, &caller, &verified.region, decoded).await?;
-    Ok((op, caller.principal_arn, out))
+    out.result = match s9_wire::Request::decode(op, body) {
+        Ok(decoded) => dispatch(&state.service, &caller, &verified.region, decoded).await,
+        Err(e) => Err(e),
+    };
+    out
 }
 
 /// The caller of one request: the principal's policies and keys, and this request's keys

@@ -5,6 +5,7 @@
 //! → typed request (model validation) → [`s9_core::Service`] (durable before it returns)
 //! → AWS JSON 1.1 response.
 
+mod audit;
 pub mod config;
 mod dispatch;
 mod http;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use s9_audit::{AuditConfig, AuditLog, FsyncPolicy};
 use s9_core::{Clock, Service};
 use s9_sigv4::Verifier;
 use s9_store::{Envelope, FileKeyProvider, Store};
@@ -50,6 +52,36 @@ impl Default for Limits {
     }
 }
 
+/// The audit trail's settings.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Off only for measurements: then no request is recorded.
+    pub enabled: bool,
+    /// Log files and digests; default `DATA_DIR/audit`.
+    pub dir: Option<PathBuf>,
+    /// The digest-signing key; default `DATA_DIR/keys/audit-signing.p8`, apart from the logs.
+    pub key_path: Option<PathBuf>,
+    pub fsync: FsyncPolicy,
+    pub max_file_bytes: u64,
+    pub retention: time::Duration,
+    /// How often a signed digest is written (and the current file closed).
+    pub digest_interval: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            key_path: None,
+            fsync: FsyncPolicy::Always,
+            max_file_bytes: 64 * 1024 * 1024,
+            retention: time::Duration::days(30),
+            digest_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -64,6 +96,7 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How often secrets past their recovery window are purged.
     pub purge_interval: Duration,
+    pub audit: AuditSettings,
 }
 
 /// Why the server could not start.
@@ -90,6 +123,8 @@ pub enum StartError {
     },
     #[error("account id must be 12 digits, not {0:?}")]
     AccountId(String),
+    #[error("audit trail: {0}")]
+    Audit(#[from] s9_audit::AuditError),
 }
 
 pub(crate) struct AppState {
@@ -97,6 +132,8 @@ pub(crate) struct AppState {
     principals: Principals,
     verifier: Verifier,
     limits: Limits,
+    audit: Option<AuditLog>,
+    account_id: String,
 }
 
 /// A bound, loaded server, ready to run.
@@ -107,6 +144,7 @@ pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
     generated: Option<GeneratedCredentials>,
+    audit: Option<AuditLog>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,6 +196,26 @@ impl Server {
             &dir.join("master.key"),
         )?));
         let store = Store::open(&dir.join("secrets.redb"))?;
+        let audit = if config.audit.enabled {
+            let settings = &config.audit;
+            let audit_config = AuditConfig {
+                dir: settings.dir.clone().unwrap_or_else(|| dir.join("audit")),
+                key_path: settings
+                    .key_path
+                    .clone()
+                    .unwrap_or_else(|| dir.join("keys").join("audit-signing.p8")),
+                fsync: settings.fsync,
+                max_file_bytes: settings.max_file_bytes,
+                retention: settings.retention,
+                account_id: config.account_id.clone(),
+            };
+            Some(AuditLog::open(audit_config, clock.now())?)
+        } else {
+            tracing::warn!(
+                "the audit trail is OFF: no request is recorded (for measurements only)"
+            );
+            None
+        };
         let service = Arc::new(Service::load(
             config.account_id.clone(),
             clock,
@@ -177,6 +235,7 @@ impl Server {
             listener,
             config,
             generated,
+            audit,
         })
     }
 
@@ -205,11 +264,21 @@ impl Server {
             principals: self.principals,
             verifier: Verifier::default(),
             limits: self.config.limits.clone(),
+            audit: self.audit.clone(),
+            account_id: self.config.account_id.clone(),
         });
         let purge = tokio::spawn(purge_loop(
             Arc::clone(&self.service),
+            self.audit.clone(),
             self.config.purge_interval,
         ));
+        let digests = self.audit.clone().map(|a| {
+            tokio::spawn(digest_loop(
+                Arc::clone(&self.service),
+                a,
+                self.config.audit.digest_interval,
+            ))
+        });
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -243,16 +312,54 @@ impl Server {
         tracing::info!("shutting down: no new connections; finishing open requests");
         drop(self.listener);
         purge.abort();
+        if let Some(d) = digests {
+            d.abort();
+        }
         if tokio::time::timeout(self.config.limits.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!("grace period over; closing remaining connections");
         }
+        if let Some(audit) = &self.audit {
+            match audit.digest(self.service.now()).await {
+                Ok(d) => tracing::info!(
+                    digest = d.digest_file,
+                    log_files = d.log_files,
+                    "wrote the closing audit digest"
+                ),
+                Err(e) => tracing::error!(error = %e, "could not write the closing audit digest"),
+            }
+        }
     }
 }
 
-async fn purge_loop(service: Arc<Service>, every: Duration) {
+/// Writes a signed digest whenever the service clock passes the next interval boundary.
+async fn digest_loop(service: Arc<Service>, audit: AuditLog, every: Duration) {
+    let every_secs = i64::try_from(every.as_secs().max(1)).unwrap_or(3600);
+    let boundary = |t: time::OffsetDateTime| t.unix_timestamp().div_euclid(every_secs);
+    let mut last = boundary(service.now());
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(every));
+    loop {
+        tick.tick().await;
+        let now = service.now();
+        if boundary(now) == last {
+            continue;
+        }
+        last = boundary(now);
+        match audit.digest(now).await {
+            Ok(d) => tracing::info!(
+                digest = d.digest_file,
+                log_files = d.log_files,
+                pruned = d.pruned_digests,
+                "wrote an audit digest"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not write an audit digest"),
+        }
+    }
+}
+
+async fn purge_loop(service: Arc<Service>, audit: Option<AuditLog>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
@@ -260,6 +367,21 @@ async fn purge_loop(service: Arc<Service>, every: Duration) {
             Ok(purged) => {
                 for arn in purged {
                     tracing::info!(secret = arn, "purged secret after its recovery window");
+                    if let Some(audit) = &audit {
+                        let now = service.now();
+                        let mut event = s9_audit::service_event(
+                            service.account_id(),
+                            now,
+                            "DeleteSecret",
+                            serde_json::json!({"aRN": arn, "reason": "recovery window ended"}),
+                        );
+                        event.resources.push(s9_audit::Resource {
+                            arn: arn.clone(),
+                            account_id: service.account_id().to_owned(),
+                            kind: "AWS::SecretsManager::Secret".into(),
+                        });
+                        audit.record_detached(event, now);
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "purging deleted secrets failed"),

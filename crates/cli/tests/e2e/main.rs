@@ -4,6 +4,7 @@
 #![allow(unreachable_pub)]
 
 mod api;
+mod audit;
 mod conformance;
 mod harness;
 mod policies;

@@ -1,0 +1,224 @@
+//! `s9-secrets audit verify|query|public-key`: check, read and follow the audit trail.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use s9_audit::verify::{Window, verify};
+use s9_audit::{AuditEvent, PublicKey, Signer, query};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the digest chain and every log file; exits non-zero on any failure.
+    Verify(VerifyArgs),
+    /// Print records, filtered; `--follow` keeps printing new ones.
+    Query(QueryArgs),
+    /// Print the public half of the digest-signing key (base64), for verifiers.
+    PublicKey(Location),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Location {
+    /// The server's data directory.
+    #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The audit directory, if not DATA_DIR/audit.
+    #[arg(long)]
+    audit_dir: Option<PathBuf>,
+    /// The signing key, if not DATA_DIR/keys/audit-signing.p8.
+    #[arg(long)]
+    audit_key: Option<PathBuf>,
+}
+
+impl Location {
+    fn dir(&self) -> PathBuf {
+        self.audit_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit"))
+    }
+
+    fn key(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("audit-signing.p8"))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    location: Location,
+    /// The public key (base64, from `audit public-key`); without it, the key file's.
+    #[arg(long)]
+    public_key: Option<String>,
+    /// Check digests from this time (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Check digests up to this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Seconds between digests the server writes; a longer silence is reported.
+    #[arg(long, default_value_t = 3600)]
+    digest_interval_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    location: Location,
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+    /// A principal's ARN or name.
+    #[arg(long)]
+    principal: Option<String>,
+    /// An event name, e.g. GetSecretValue.
+    #[arg(long = "event")]
+    event_name: Option<String>,
+    /// A secret's name or ARN.
+    #[arg(long)]
+    secret: Option<String>,
+    /// An error code, or `none` for successful requests.
+    #[arg(long)]
+    error_code: Option<String>,
+    #[arg(long)]
+    source_ip: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Keep printing records as they are written.
+    #[arg(long)]
+    follow: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+fn time_arg(value: Option<&String>) -> anyhow::Result<Option<OffsetDateTime>> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339)
+                .with_context(|| format!("{v:?} is not an RFC 3339 time (2026-11-27T10:00:00Z)"))
+        })
+        .transpose()
+}
+
+pub(crate) fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify(args) => verify_command(&args),
+        AuditCommand::Query(args) => query_command(&args).map(|()| ExitCode::SUCCESS),
+        AuditCommand::PublicKey(location) => {
+            println!("{}", signer_key(&location.key())?.to_base64());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn signer_key(path: &Path) -> anyhow::Result<PublicKey> {
+    anyhow::ensure!(path.exists(), "no signing key at {}", path.display());
+    Ok(Signer::open_or_create(path)?.public_key())
+}
+
+fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let key = match &args.public_key {
+        Some(k) => PublicKey::from_base64(k)?,
+        None => signer_key(&args.location.key())?,
+    };
+    let window = Window {
+        from: time_arg(args.from.as_ref())?,
+        to: time_arg(args.to.as_ref())?,
+        now: Some(OffsetDateTime::now_utc()),
+        digest_interval: Some(time::Duration::seconds(
+            i64::try_from(args.digest_interval_secs).unwrap_or(3600),
+        )),
+    };
+    let report = verify(&args.location.dir(), &key, window)?;
+    let mut failures = 0;
+    for f in &report.files {
+        if f.status.is_failure() {
+            failures += 1;
+        }
+        println!(
+            "{:<9} {}: {}",
+            if f.is_digest { "digest" } else { "log file" },
+            f.file,
+            f.status
+        );
+    }
+    let (logs, digests) = (
+        report.files.iter().filter(|f| !f.is_digest).count(),
+        report.files.iter().filter(|f| f.is_digest).count(),
+    );
+    if failures == 0 {
+        println!("\nvalid: {digests} digests, {logs} log files");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "\nINVALID: {failures} of {} files failed verification",
+            report.files.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn print(e: &AuditEvent, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(e)?),
+        Output::Table => println!(
+            "{:<25} {:<28} {:<45} {:<16} {:<40} {}",
+            e.event_time,
+            e.event_name,
+            e.user_identity
+                .arn
+                .as_deref()
+                .unwrap_or(&e.user_identity.kind),
+            e.source_ip_address,
+            e.secret_id()
+                .or_else(|| e.secret_arns().next())
+                .unwrap_or("-"),
+            e.error_code.as_deref().unwrap_or("ok"),
+        ),
+    }
+    Ok(())
+}
+
+fn query_command(args: &QueryArgs) -> anyhow::Result<()> {
+    let filter = query::Filter {
+        from: time_arg(args.from.as_ref())?,
+        to: time_arg(args.to.as_ref())?,
+        principal: args.principal.clone(),
+        event_name: args.event_name.clone(),
+        secret: args.secret.clone(),
+        error_code: args.error_code.clone(),
+        source_ip: args.source_ip.clone(),
+    };
+    let dir = args.location.dir();
+    if args.output == Output::Table {
+        println!(
+            "{:<25} {:<28} {:<45} {:<16} {:<40} RESULT",
+            "TIME", "EVENT", "PRINCIPAL", "SOURCE IP", "SECRET"
+        );
+    }
+    // Lines already printed per file, so following prints each record once.
+    let mut seen: std::collections::HashMap<PathBuf, usize> = std::collections::HashMap::new();
+    loop {
+        for path in query::log_files(&dir)? {
+            let skip = seen.get(&path).copied().unwrap_or(0);
+            let (events, lines) = query::read_file(&path, skip)?;
+            for e in events.iter().filter(|e| filter.matches(e)) {
+                print(e, args.output)?;
+            }
+            seen.insert(path, lines);
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
