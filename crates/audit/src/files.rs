@@ -1,7 +1,7 @@
 //! The on-disk layout: log files of hash-chained records, signed digests, the signing key.
 //!
 //! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) holds one record per line:
-//! `{"seq":N,"prev":H,"hash":H,"event":{…}}`, where `hash = SHA-256(prev ‖ "\n" ‖ event)` over
+//! `{"seq":N,"prev":H,"event":{…},"hash":H}`, where `hash = SHA-256(prev ‖ "\n" ‖ event)` over
 //! the event's exact bytes, and the first `prev` of a file is `SHA-256("s9-audit-file:" ‖
 //! name)`, so a record cannot be edited, removed, reordered or moved to another file unseen.
 //!
@@ -35,26 +35,17 @@ pub(crate) struct Line<'a> {
     pub(crate) event: &'a RawValue,
 }
 
-/// One line of a log file, as written.
-#[derive(Debug, Serialize)]
-pub(crate) struct LineOut<'a> {
-    pub(crate) seq: u64,
-    pub(crate) prev: &'a str,
-    pub(crate) hash: &'a str,
-    pub(crate) event: &'a RawValue,
-}
-
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(digest(&SHA256, bytes))
 }
 
 /// The hash of a record: over the previous hash and the event's exact bytes.
 pub(crate) fn record_hash(prev: &str, event: &str) -> String {
-    let mut buf = Vec::with_capacity(prev.len() + 1 + event.len());
-    buf.extend_from_slice(prev.as_bytes());
-    buf.push(b'\n');
-    buf.extend_from_slice(event.as_bytes());
-    sha256_hex(&buf)
+    let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
+    ctx.update(prev.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(event.as_bytes());
+    hex::encode(ctx.finish())
 }
 
 /// The `prev` of a file's first record: binds its records to the file's name.

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use crate::files::{self, DigestBody, DigestFile, Line, LineOut, LogFileEntry};
+use crate::files::{self, DigestBody, DigestFile, Line, LogFileEntry};
 use crate::{AuditError, AuditEvent, Signer, UserIdentity};
 
 /// When appended records reach the disk.
@@ -128,6 +128,13 @@ impl AuditLog {
             );
             writer.append_group(&[(event, now)])?;
         }
+        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+        let sync_thread = thread::Builder::new()
+            .name("s9-audit-sync".into())
+            .spawn(move || syncer(&sync_rx))
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+        writer.syncer_thread = Some(sync_thread);
+        writer.syncer = Some(sync_tx);
         let (tx, rx) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("s9-audit-writer".into())
@@ -193,7 +200,7 @@ impl AuditLog {
 struct OpenFile {
     path: PathBuf,
     name: String,
-    file: File,
+    file: Arc<File>,
     bytes: u64,
     seq: u64,
     last_hash: String,
@@ -212,6 +219,45 @@ struct Writer {
     last_sync: Instant,
     unsynced: bool,
     recovered: Vec<String>,
+    syncer: Option<mpsc::Sender<SyncJob>>,
+    syncer_thread: Option<thread::JoinHandle<()>>,
+}
+
+/// Written records waiting for their fsync.
+struct SyncJob {
+    file: Arc<File>,
+    waiters: Vec<oneshot::Sender<Result<(), AuditError>>>,
+}
+
+/// fsyncs written groups and answers their requests: one fsync for every group queued
+/// meanwhile (per file).
+fn syncer(rx: &mpsc::Receiver<SyncJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        let mut synced: Vec<(Arc<File>, Result<(), AuditError>)> = Vec::new();
+        for job in jobs {
+            let result = match synced.iter().find(|(f, _)| Arc::ptr_eq(f, &job.file)) {
+                Some((_, r)) => r.clone(),
+                None => {
+                    let r = job
+                        .file
+                        .sync_data()
+                        .map_err(|e| AuditError::Io(format!("fsync: {e}")));
+                    if let Err(e) = &r {
+                        tracing::error!(error = %e, "the audit log could not be synced; requests that need a record fail");
+                    }
+                    synced.push((Arc::clone(&job.file), r.clone()));
+                    r
+                }
+            };
+            for w in job.waiters {
+                let _ = w.send(result.clone());
+            }
+        }
+    }
 }
 
 /// Reads a log file back: its complete records and the length they span.
@@ -300,6 +346,8 @@ impl Writer {
             last_sync: Instant::now(),
             unsynced: false,
             recovered,
+            syncer: None,
+            syncer_thread: None,
         })
     }
 
@@ -344,6 +392,11 @@ impl Writer {
             };
         }
         let _ = self.sync_if_due(false);
+        // Every record handed to the syncer is on disk before the log is closed.
+        drop(self.syncer.take());
+        if let Some(t) = self.syncer_thread.take() {
+            let _ = t.join();
+        }
     }
 
     fn flush(
@@ -355,14 +408,37 @@ impl Writer {
             return Ok(());
         }
         let result = self.append_group(appends);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
-        }
-        for w in waiters.drain(..).flatten() {
-            let _ = w.send(result.clone());
-        }
         appends.clear();
-        result
+        let waiting: Vec<_> = waiters.drain(..).flatten().collect();
+        match (result, self.config.fsync, &self.syncer) {
+            (Ok(Some(file)), FsyncPolicy::Always, Some(syncer)) => {
+                // Answered by the syncer once the data is on disk; meanwhile the next group
+                // is prepared and written.
+                if let Err(mpsc::SendError(job)) = syncer.send(SyncJob {
+                    file,
+                    waiters: waiting,
+                }) {
+                    let r = job
+                        .file
+                        .sync_data()
+                        .map_err(|e| AuditError::Io(e.to_string()));
+                    for w in job.waiters {
+                        let _ = w.send(r.clone());
+                    }
+                }
+                Ok(())
+            }
+            (result, _, _) => {
+                let result = result.map(drop);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
+                }
+                for w in waiting {
+                    let _ = w.send(result.clone());
+                }
+                result
+            }
+        }
     }
 
     fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
@@ -387,51 +463,44 @@ impl Writer {
             last_hash: files::genesis(&name),
             path,
             name,
-            file,
+            file: Arc::new(file),
             bytes: 0,
             seq: 0,
         });
         Ok(())
     }
 
-    /// Writes a group of records in one write, and fsyncs per policy.
-    fn append_group(&mut self, group: &[(AuditEvent, OffsetDateTime)]) -> Result<(), AuditError> {
+    /// Writes a group of records in one write; returns the file written, for the fsync
+    /// that the syncer thread does while the next group is prepared.
+    fn append_group(
+        &mut self,
+        group: &[(AuditEvent, OffsetDateTime)],
+    ) -> Result<Option<Arc<File>>, AuditError> {
         let Some((_, first_time)) = group.first() else {
-            return Ok(());
+            return Ok(None);
         };
         if self.current.is_none() {
             self.open_file(*first_time)?;
         }
         let current = self.current.as_mut().ok_or(AuditError::Closed)?;
-        let mut buf = Vec::with_capacity(group.len() * 700);
+        // Each line is `{"seq":N,"prev":"H","event":{…},"hash":"H'"}`: the event is
+        // serialized once, straight into the buffer, and hashed where it lies.
+        let mut buf = Vec::with_capacity(group.len() * 800);
         let (mut seq, mut last) = (current.seq, current.last_hash.clone());
         for (event, _) in group {
-            let event_json =
-                serde_json::to_string(event).map_err(|e| AuditError::Io(e.to_string()))?;
-            let raw =
-                RawValue::from_string(event_json).map_err(|e| AuditError::Io(e.to_string()))?;
-            let hash = files::record_hash(&last, raw.get());
             seq += 1;
-            serde_json::to_writer(
-                &mut buf,
-                &LineOut {
-                    seq,
-                    prev: &last,
-                    hash: &hash,
-                    event: &raw,
-                },
-            )
-            .map_err(|e| AuditError::Io(e.to_string()))?;
-            buf.push(b'\n');
+            buf.extend_from_slice(
+                format!("{{\"seq\":{seq},\"prev\":\"{last}\",\"event\":").as_bytes(),
+            );
+            let start = buf.len();
+            serde_json::to_writer(&mut buf, event).map_err(|e| AuditError::Io(e.to_string()))?;
+            let event_json =
+                std::str::from_utf8(&buf[start..]).map_err(|e| AuditError::Io(e.to_string()))?;
+            let hash = files::record_hash(&last, event_json);
+            buf.extend_from_slice(format!(",\"hash\":\"{hash}\"}}\n").as_bytes());
             last = hash;
         }
-        let written = current
-            .file
-            .write_all(&buf)
-            .and_then(|()| match self.config.fsync {
-                FsyncPolicy::Always => current.file.sync_data(),
-                FsyncPolicy::Interval(_) => Ok(()),
-            });
+        let written = (&*current.file).write_all(&buf);
         if let Err(e) = written {
             // Cut back to the last complete record, so the file's chain stays whole.
             let path = current.path.clone();
@@ -444,10 +513,11 @@ impl Writer {
         current.seq = seq;
         current.last_hash = last;
         self.unsynced = self.config.fsync != FsyncPolicy::Always;
+        let file = Arc::clone(&current.file);
         if current.bytes >= self.config.max_file_bytes {
             self.close_current()?;
         }
-        Ok(())
+        Ok(Some(file))
     }
 
     fn sync_if_due(&mut self, only_if_due: bool) -> bool {

@@ -49,6 +49,17 @@ pub(crate) struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Start the server with the audit trail off (to measure what auditing costs).
+    #[arg(long, conflicts_with = "endpoint")]
+    no_audit: bool,
+    /// An extra argument for the server the benchmark starts (repeatable), e.g.
+    /// `--server-arg=--audit-fsync=5`.
+    #[arg(
+        long = "server-arg",
+        conflicts_with = "endpoint",
+        allow_hyphen_values = true
+    )]
+    server_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -132,14 +143,23 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-fn start_server() -> anyhow::Result<(ChildServer, String, PathBuf)> {
+fn start_server(
+    no_audit: bool,
+    extra: &[String],
+) -> anyhow::Result<(ChildServer, String, PathBuf)> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
     let exe = std::env::current_exe()?;
     let child = Command::new(exe)
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.path().join("data"))
-        .env("S9_LOG", "warn")
+        .args(if no_audit {
+            &["--no-audit"][..]
+        } else {
+            &[][..]
+        })
+        .args(extra)
+        .env("S9_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -185,7 +205,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .context("--credentials is required with --endpoint")?,
         ),
         None => {
-            let (server, endpoint, creds) = start_server()?;
+            let (server, endpoint, creds) = start_server(args.no_audit, &args.server_args)?;
             (Some(server), endpoint, creds)
         }
     };

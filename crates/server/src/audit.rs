@@ -43,7 +43,14 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
     };
     let request_parameters = parse(x.body);
     let (response_elements, error_code, error_message) = match x.outcome {
-        Ok(_) if x.op.is_some_and(returns_secret) => (None, None, None),
+        // Like CloudTrail, responses are recorded for changes only (and never when they
+        // carry secret material).
+        Ok(_)
+            if x.op
+                .is_none_or(|op| returns_secret(op) || op.is_read_only()) =>
+        {
+            (None, None, None)
+        }
         Ok(body) => (parse(body), None, None),
         Err(e) => (
             None,
