@@ -246,3 +246,50 @@ async fn operational_logs_are_json_lines_carrying_the_request_id() {
         .expect("request id on the line");
     assert_eq!(id.len(), 36);
 }
+
+#[tokio::test]
+async fn query_follows_new_records_live() {
+    use std::io::BufRead as _;
+    let server = TestServer::start();
+    let mut follower = Command::new(BIN)
+        .args([
+            "audit",
+            "query",
+            "--follow",
+            "--output",
+            "json",
+            "--event",
+            "DescribeSecret",
+            "--data-dir",
+        ])
+        .arg(server.data_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let err = server
+        .client()
+        .describe_secret()
+        .secret_id("followed")
+        .send()
+        .await
+        .expect_err("missing");
+    assert_eq!(code(err), "ResourceNotFoundException");
+    let line = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let record: serde_json::Value =
+        serde_json::from_str(&line.expect("a followed record")).expect("json");
+    assert_eq!(record["requestParameters"]["secretId"], "followed");
+}
