@@ -405,6 +405,21 @@ impl Service {
             .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))
     }
 
+    /// A secret that may be changed ([`writable`]), once `caller` is authorized for `action`
+    /// on it.
+    fn authorized_writable<'a>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        state: &'a mut State,
+        region: &str,
+        secret_id: &str,
+        keys: &Context,
+    ) -> Result<&'a mut Entry, ApiError> {
+        self.authorize_id(caller, action, state, region, secret_id, keys)?;
+        writable(state, region, &self.account_id, secret_id)
+    }
+
     /// Authorizes `action` on the secret `secret_id` names, or would name: a caller who may
     /// not act on a name learns nothing about whether it exists.
     fn authorize_id(
@@ -751,15 +766,15 @@ impl Service {
             .collect();
         let secret_id = req.secret_id.unwrap_or_default();
         self.mutate(|state, now, changes| {
-            self.authorize_id(
-                caller,
-                "secretsmanager:PutSecretValue",
-                state,
-                region,
-                &secret_id,
-                &Context::new(),
-            )?;
-            let arn = writable(state, region, &self.account_id, &secret_id)?
+            let arn = self
+                .authorized_writable(
+                    caller,
+                    "secretsmanager:PutSecretValue",
+                    state,
+                    region,
+                    &secret_id,
+                    &Context::new(),
+                )?
                 .record
                 .arn
                 .clone();
@@ -860,7 +875,7 @@ impl Service {
             keys.set("secretsmanager:KmsKeyId", k.clone());
         }
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_writable(
                 caller,
                 "secretsmanager:UpdateSecret",
                 state,
@@ -868,7 +883,6 @@ impl Service {
                 &secret_id,
                 &keys,
             )?;
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
             let arn = entry.record.arn.clone();
             let record = &mut entry.record;
             if let Some(d) = req.description {
@@ -942,8 +956,7 @@ impl Service {
         f: impl FnOnce(&mut SecretRecord) -> Result<(), ApiError>,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
-            self.authorize_id(caller, action, state, region, secret_id, keys)?;
-            let entry = writable(state, region, &self.account_id, secret_id)?;
+            let entry = self.authorized_writable(caller, action, state, region, secret_id, keys)?;
             f(&mut entry.record)?;
             entry.refresh_policy()?;
             let record = &mut entry.record;
@@ -1400,7 +1413,7 @@ impl Service {
             (req.rotate_immediately != Some(false)).to_string(),
         );
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_writable(
                 caller,
                 "secretsmanager:RotateSecret",
                 state,
@@ -1408,7 +1421,6 @@ impl Service {
                 &secret_id,
                 &keys,
             )?;
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             if let Some(lambda) = req.rotation_lambda_arn.clone().filter(|a| !a.is_empty()) {
                 record.rotation.lambda_arn = Some(lambda);
@@ -1455,7 +1467,7 @@ impl Service {
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_writable(
                 caller,
                 "secretsmanager:CancelRotateSecret",
                 state,
@@ -1463,7 +1475,6 @@ impl Service {
                 secret_id,
                 &Context::new(),
             )?;
-            let entry = writable(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             if !record.rotation.enabled && record.rotation.pending_token.is_none() {
                 return Err(ApiError::invalid_request(format!(
@@ -1505,15 +1516,15 @@ impl Service {
             force.to_string(),
         );
         self.mutate(|state, _now, changes| {
-            self.authorize_id(
-                caller,
-                "secretsmanager:ReplicateSecretToRegions",
-                state,
-                region,
-                &secret_id,
-                &keys,
-            )?;
-            let arn = writable(state, region, &self.account_id, &secret_id)?
+            let arn = self
+                .authorized_writable(
+                    caller,
+                    "secretsmanager:ReplicateSecretToRegions",
+                    state,
+                    region,
+                    &secret_id,
+                    &keys,
+                )?
                 .record
                 .arn
                 .clone();
@@ -1537,7 +1548,7 @@ impl Service {
         let secret_id = req.secret_id.unwrap_or_default();
         let remove = req.remove_replica_regions.unwrap_or_default();
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_writable(
                 caller,
                 "secretsmanager:RemoveRegionsFromReplication",
                 state,
@@ -1545,7 +1556,6 @@ impl Service {
                 &secret_id,
                 &Context::new(),
             )?;
-            let entry = writable(state, region, &self.account_id, &secret_id)?;
             let record = &mut entry.record;
             for r in &remove {
                 if !record.replicas.iter().any(|rep| rep.region == *r) {
