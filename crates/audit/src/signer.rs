@@ -59,7 +59,7 @@ impl Signer {
     }
 }
 
-/// An Ed25519 public key: checks digest signatures.
+/// An Ed25519 public key: checks digest signatures. Public material, safe to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey(Vec<u8>);
 

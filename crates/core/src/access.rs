@@ -53,6 +53,7 @@ pub fn administrator_policies() -> Arc<[NamedPolicy]> {
     }])
 }
 
+/// No secret material: IAM condition keys.
 /// The request's global condition keys (`aws:SourceIp`, `aws:CurrentTime`,
 /// `aws:EpochTime`, `aws:SecureTransport`, `aws:RequestedRegion`, `aws:UserAgent`), built
 /// the first time a policy looks one up.

@@ -22,7 +22,8 @@ impl StoredSecret {
     }
 }
 
-/// Everything about a secret but its values (which are sealed, in their own table).
+/// Everything about a secret but its values (which are sealed, in their own table): no
+/// secret material, so `Debug` is derived.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretRecord {
     pub arn: String,

@@ -420,6 +420,20 @@ impl Service {
         writable(state, region, &self.account_id, secret_id)
     }
 
+    /// A secret, deleted or replica included, once `caller` is authorized for `action` on it.
+    fn authorized_mut<'a>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        state: &'a mut State,
+        region: &str,
+        secret_id: &str,
+        keys: &Context,
+    ) -> Result<&'a mut Entry, ApiError> {
+        self.authorize_id(caller, action, state, region, secret_id, keys)?;
+        lookup_mut(state, region, &self.account_id, secret_id)
+    }
+
     /// Authorizes `action` on the secret `secret_id` names, or would name: a caller who may
     /// not act on a name learns nothing about whether it exists.
     fn authorize_id(
@@ -1113,8 +1127,7 @@ impl Service {
             keys.set("secretsmanager:RecoveryWindowInDays", window.to_string());
         }
         self.mutate(|state, now, changes| {
-            self.authorize_id(caller, "secretsmanager:DeleteSecret", state, region, &secret_id, &keys)?;
-            let entry = lookup_mut(state, region, &self.account_id, &secret_id)?;
+            let entry = self.authorized_mut(caller, "secretsmanager:DeleteSecret", state, region, &secret_id, &keys)?;
             let record = &mut entry.record;
             if record.is_replica() {
                 return Err(ApiError::invalid_request(REPLICA_MESSAGE));
@@ -1150,7 +1163,7 @@ impl Service {
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_mut(
                 caller,
                 "secretsmanager:RestoreSecret",
                 state,
@@ -1158,7 +1171,6 @@ impl Service {
                 secret_id,
                 &Context::new(),
             )?;
-            let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             if record.is_replica() {
                 return Err(ApiError::invalid_request(REPLICA_MESSAGE));
@@ -1595,7 +1607,7 @@ impl Service {
         secret_id: &str,
     ) -> Result<SecretRef, ApiError> {
         self.mutate(|state, now, changes| {
-            self.authorize_id(
+            let entry = self.authorized_mut(
                 caller,
                 "secretsmanager:StopReplicationToReplica",
                 state,
@@ -1603,7 +1615,6 @@ impl Service {
                 secret_id,
                 &Context::new(),
             )?;
-            let entry = lookup_mut(state, region, &self.account_id, secret_id)?;
             let record = &mut entry.record;
             let Some(primary_region) = record.primary_region.take() else {
                 return Err(ApiError::invalid_request(

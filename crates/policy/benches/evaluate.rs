@@ -42,15 +42,14 @@ fn bench(c: &mut Criterion) {
         .set("aws:ResourceTag/Project", "Signal9Advisor");
     let keys = Context::new();
 
-    c.bench_function(
-        "signal9 reader GetSecretValue (allowed, with resource policy)",
-        |b| {
+    let mut decide = |name: &str, action: &str| {
+        c.bench_function(name, |b| {
             b.iter(|| {
                 let layers: [&dyn ContextSource; 4] = [&keys, &secret, &request, &principal];
                 let context = Layered(&layers);
                 let req = Request {
                     principal_arn: "arn:aws:iam::123456789012:role/asset-sync",
-                    action: "secretsmanager:GetSecretValue",
+                    action,
                     resource: SECRET,
                     context: &context,
                 };
@@ -60,25 +59,16 @@ fn bench(c: &mut Criterion) {
                     &req,
                 ))
             });
-        },
-    );
-    c.bench_function("signal9 reader TagResource (explicit deny)", |b| {
-        b.iter(|| {
-            let layers: [&dyn ContextSource; 4] = [&keys, &secret, &request, &principal];
-            let context = Layered(&layers);
-            let req = Request {
-                principal_arn: "arn:aws:iam::123456789012:role/asset-sync",
-                action: "secretsmanager:TagResource",
-                resource: SECRET,
-                context: &context,
-            };
-            black_box(evaluate(
-                black_box(&identity),
-                Some(black_box(&resource)),
-                &req,
-            ))
         });
-    });
+    };
+    decide(
+        "signal9 reader GetSecretValue (allowed, with resource policy)",
+        "secretsmanager:GetSecretValue",
+    );
+    decide(
+        "signal9 reader TagResource (explicit deny)",
+        "secretsmanager:TagResource",
+    );
     c.bench_function("parse the reader policy", |b| {
         let text =
             std::fs::read_to_string(format!("{EXAMPLE}/policies/reader.json")).expect("policy");

@@ -217,7 +217,8 @@ impl KeyLookup for Principals {
     }
 }
 
-/// A freshly generated administrator key pair, written to a 0600 credentials file.
+/// A freshly generated administrator key pair, written to a 0600 credentials file. Holds
+/// only the path and the access key id; the secret key is in the file only.
 #[derive(Debug)]
 pub struct GeneratedCredentials {
     pub path: PathBuf,

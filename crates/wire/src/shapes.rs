@@ -261,6 +261,7 @@ pub struct BatchGetSecretValueResponse<'a> {
     pub next_token: Option<String>,
 }
 
+/// Metadata only, no secret material.
 /// DescribeSecret's response and ListSecrets' entries (which call the version map
 /// `SecretVersionsToStages`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
