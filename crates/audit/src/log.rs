@@ -204,6 +204,8 @@ struct OpenFile {
     bytes: u64,
     seq: u64,
     last_hash: String,
+    /// SHA-256 of everything written so far: the digest needs no re-read of the file.
+    sha256: aws_lc_rs::digest::Context,
 }
 
 struct Writer {
@@ -466,6 +468,7 @@ impl Writer {
             file: Arc::new(file),
             bytes: 0,
             seq: 0,
+            sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         });
         Ok(())
     }
@@ -509,6 +512,7 @@ impl Writer {
             }
             return Err(AuditError::io(&path, e));
         }
+        current.sha256.update(&buf);
         current.bytes += buf.len() as u64;
         current.seq = seq;
         current.last_hash = last;
@@ -546,10 +550,9 @@ impl Writer {
             .file
             .sync_all()
             .map_err(|e| AuditError::io(&current.path, e))?;
-        let bytes = std::fs::read(&current.path).map_err(|e| AuditError::io(&current.path, e))?;
         self.pending.push(LogFileEntry {
             file: current.name,
-            sha256: files::sha256_hex(&bytes),
+            sha256: hex::encode(current.sha256.finish()),
             records: current.seq,
             last_hash: current.last_hash,
         });
