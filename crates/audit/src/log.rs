@@ -1,6 +1,7 @@
-//! The audit log writer: one thread appends hash-chained records, group-committed (one write
-//! and one fsync for every record that arrived meanwhile), rotates files by size and at each
-//! digest, signs digests and prunes what retention no longer keeps.
+//! The audit log writer: one task on the caller's Tokio runtime appends hash-chained records,
+//! group-committed (one write for every record that arrived meanwhile), rotates files by size
+//! and at each digest, signs digests and prunes what retention no longer keeps. fsyncs run on
+//! a thread of their own, so none blocks the runtime, and each overlaps the next write.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc as async_mpsc, oneshot};
 
 use crate::files::{self, DigestBody, DigestFile, Line, LogFileEntry};
 use crate::{AuditError, AuditEvent, Signer, UserIdentity};
@@ -19,11 +20,52 @@ use crate::{AuditError, AuditEvent, Signer, UserIdentity};
 /// When appended records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// fsync every group before answering its requests (the default).
+    /// fsync every group before answering its requests.
     Always,
-    /// Answer once written to the file; fsync at most this often. A power loss may lose the
-    /// last interval of records; a process crash loses nothing.
+    /// Answer reads once their record is written to the file, and fsync at most this often:
+    /// a power loss may lose the last interval of read records, a process crash loses none.
+    /// Records of requests that may change something are still fsynced before the answer,
+    /// as the change itself is.
     Interval(Duration),
+}
+
+impl FsyncPolicy {
+    /// The default: reads durable within 10 ms, changes before their answer.
+    pub const DEFAULT: Self = Self::Interval(Duration::from_millis(10));
+
+    /// Records of this event are answered only once fsynced.
+    fn waits_for_fsync(self, event: &AuditEvent) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Interval(_) => !event.read_only,
+        }
+    }
+}
+
+/// `always`, or the most milliseconds (1–60000) between fsyncs.
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "always" {
+            return Ok(Self::Always);
+        }
+        match s.parse::<u64>() {
+            Ok(ms @ 1..=60_000) => Ok(Self::Interval(Duration::from_millis(ms))),
+            _ => Err(format!(
+                "`{s}` is neither `always` nor a number of milliseconds from 1 to 60000"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Always => f.write_str("always"),
+            Self::Interval(d) => write!(f, "{}", d.as_millis()),
+        }
+    }
 }
 
 /// Where and how the audit trail is kept.
@@ -74,7 +116,7 @@ impl PendingRecord {
     }
 }
 
-/// The audit log. Clones share one writer thread; dropping the last one stops it after
+/// The audit log. Clones share one writer task; dropping the last one stops it after
 /// writing what was queued.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
@@ -83,18 +125,8 @@ pub struct AuditLog {
 
 #[derive(Debug)]
 struct Handle {
-    tx: Option<mpsc::Sender<Msg>>,
-    thread: Option<thread::JoinHandle<()>>,
+    tx: async_mpsc::UnboundedSender<Msg>,
     public_key: crate::PublicKey,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 impl std::fmt::Debug for Msg {
@@ -108,7 +140,7 @@ impl std::fmt::Debug for Msg {
 
 impl AuditLog {
     /// Opens the log: recovers files left by a crash (a torn last line is cut, and said so
-    /// in the log) and starts the writer.
+    /// in the log) and starts the writer on the current Tokio runtime.
     pub fn open(config: AuditConfig, now: OffsetDateTime) -> Result<Self, AuditError> {
         std::fs::create_dir_all(config.dir.join(files::DIGEST_DIR))
             .map_err(|e| AuditError::io(&config.dir, e))?;
@@ -129,33 +161,22 @@ impl AuditLog {
             writer.append_group(&[(event, now)])?;
         }
         let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
-        let sync_thread = thread::Builder::new()
+        thread::Builder::new()
             .name("s9-audit-sync".into())
             .spawn(move || syncer(&sync_rx))
             .map_err(|e| AuditError::Io(e.to_string()))?;
-        writer.syncer_thread = Some(sync_thread);
         writer.syncer = Some(sync_tx);
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("s9-audit-writer".into())
-            .spawn(move || writer.run(&rx))
-            .map_err(|e| AuditError::Io(e.to_string()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
+        let (tx, rx) = async_mpsc::unbounded_channel();
+        runtime.spawn(writer.run(rx));
         Ok(Self {
-            inner: Arc::new(Handle {
-                tx: Some(tx),
-                thread: Some(thread),
-                public_key,
-            }),
+            inner: Arc::new(Handle { tx, public_key }),
         })
     }
 
     fn send(&self, msg: Msg) -> Result<(), AuditError> {
-        self.inner
-            .tx
-            .as_ref()
-            .ok_or(AuditError::Closed)?
-            .send(msg)
-            .map_err(|_| AuditError::Closed)
+        self.inner.tx.send(msg).map_err(|_| AuditError::Closed)
     }
 
     /// Appends `event`; await the returned handle before answering the request.
@@ -222,13 +243,33 @@ struct Writer {
     unsynced: bool,
     recovered: Vec<String>,
     syncer: Option<mpsc::Sender<SyncJob>>,
-    syncer_thread: Option<thread::JoinHandle<()>>,
+    /// Files closed since the last digest, fsynced (again, cheaply) before it is written.
+    closed: Vec<(PathBuf, Arc<File>)>,
 }
 
 /// Written records waiting for their fsync.
 struct SyncJob {
     file: Arc<File>,
     waiters: Vec<oneshot::Sender<Result<(), AuditError>>>,
+}
+
+impl SyncJob {
+    fn sync_now(self) {
+        let result = self
+            .file
+            .sync_data()
+            .map_err(|e| AuditError::Io(format!("fsync: {e}")));
+        for w in self.waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+/// A request waiting for its record.
+struct Waiter {
+    done: oneshot::Sender<Result<(), AuditError>>,
+    /// Answered only once the record is fsynced (else once written).
+    durable: bool,
 }
 
 /// fsyncs written groups and answers their requests: one fsync for every group queued
@@ -349,35 +390,45 @@ impl Writer {
             unsynced: false,
             recovered,
             syncer: None,
-            syncer_thread: None,
+            closed: Vec::new(),
         })
     }
 
-    fn run(mut self, rx: &mpsc::Receiver<Msg>) {
-        let mut timeout = Duration::from_millis(50);
+    async fn run(mut self, mut rx: async_mpsc::UnboundedReceiver<Msg>) {
+        let mut group = Vec::new();
         loop {
-            let first = match rx.recv_timeout(timeout) {
-                Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
+            let timeout = match self.config.fsync {
+                FsyncPolicy::Interval(d) if self.unsynced => d,
+                _ => Duration::from_secs(3600),
+            };
+            match tokio::time::timeout(timeout, rx.recv_many(&mut group, 4096)).await {
+                Err(_) => {
                     self.sync_if_due(true);
                     continue;
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut group = vec![first];
-            while group.len() < 4096 {
-                match rx.try_recv() {
-                    Ok(m) => group.push(m),
-                    Err(_) => break,
-                }
+                Ok(0) => break,
+                Ok(_) => {}
+            }
+            // Let the requests that are ready run first, so one write carries their records
+            // too.
+            tokio::task::yield_now().await;
+            while group.len() < 4096
+                && let Ok(m) = rx.try_recv()
+            {
+                group.push(m);
             }
             let mut appends = Vec::new();
             let mut waiters = Vec::new();
-            for msg in group {
+            for msg in group.drain(..) {
                 match msg {
                     Msg::Append { event, now, done } => {
+                        if let Some(done) = done {
+                            waiters.push(Waiter {
+                                done,
+                                durable: self.config.fsync.waits_for_fsync(&event),
+                            });
+                        }
                         appends.push((*event, now));
-                        waiters.push(done);
                     }
                     Msg::Digest { now, done } => {
                         let result = self
@@ -388,59 +439,56 @@ impl Writer {
                 }
             }
             let _ = self.flush(&mut appends, &mut waiters);
-            timeout = match self.config.fsync {
-                FsyncPolicy::Always => Duration::from_millis(500),
-                FsyncPolicy::Interval(d) => d,
-            };
+            self.sync_if_due(true);
         }
         let _ = self.sync_if_due(false);
-        // Every record handed to the syncer is on disk before the log is closed.
+        // The syncer fsyncs what it was handed, then stops.
         drop(self.syncer.take());
-        if let Some(t) = self.syncer_thread.take() {
-            let _ = t.join();
-        }
     }
 
+    /// Writes the group; answers those that need only the write, and hands those that wait
+    /// for the fsync to the syncer (which fsyncs while the next group is written).
     fn flush(
         &mut self,
         appends: &mut Vec<(AuditEvent, OffsetDateTime)>,
-        waiters: &mut Vec<Option<oneshot::Sender<Result<(), AuditError>>>>,
+        waiters: &mut Vec<Waiter>,
     ) -> Result<(), AuditError> {
         if appends.is_empty() {
             return Ok(());
         }
         let result = self.append_group(appends);
         appends.clear();
-        let waiting: Vec<_> = waiters.drain(..).flatten().collect();
-        match (result, self.config.fsync, &self.syncer) {
-            (Ok(Some(file)), FsyncPolicy::Always, Some(syncer)) => {
-                // Answered by the syncer once the data is on disk; meanwhile the next group
-                // is prepared and written.
-                if let Err(mpsc::SendError(job)) = syncer.send(SyncJob {
-                    file,
-                    waiters: waiting,
-                }) {
-                    let r = job
-                        .file
-                        .sync_data()
-                        .map_err(|e| AuditError::Io(e.to_string()));
-                    for w in job.waiters {
-                        let _ = w.send(r.clone());
+        let (durable, written): (Vec<_>, Vec<_>) = waiters.drain(..).partition(|w| w.durable);
+        let result = match result {
+            Ok(file) => {
+                if let (Some(file), false) = (file, durable.is_empty()) {
+                    let job = SyncJob {
+                        file,
+                        waiters: durable.into_iter().map(|w| w.done).collect(),
+                    };
+                    match &self.syncer {
+                        Some(syncer) => {
+                            if let Err(mpsc::SendError(job)) = syncer.send(job) {
+                                job.sync_now();
+                            }
+                        }
+                        None => job.sync_now(),
                     }
                 }
                 Ok(())
             }
-            (result, _, _) => {
-                let result = result.map(drop);
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
+            Err(e) => {
+                tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
+                for w in durable {
+                    let _ = w.done.send(Err(e.clone()));
                 }
-                for w in waiting {
-                    let _ = w.send(result.clone());
-                }
-                result
+                Err(e)
             }
+        };
+        for w in written {
+            let _ = w.done.send(result.clone());
         }
+        result
     }
 
     fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
@@ -519,7 +567,7 @@ impl Writer {
         self.unsynced = self.config.fsync != FsyncPolicy::Always;
         let file = Arc::clone(&current.file);
         if current.bytes >= self.config.max_file_bytes {
-            self.close_current()?;
+            self.close_current();
         }
         Ok(Some(file))
     }
@@ -531,32 +579,42 @@ impl Writer {
         if !self.unsynced || (only_if_due && self.last_sync.elapsed() < every) {
             return false;
         }
-        if let Some(c) = &self.current
-            && let Err(e) = c.file.sync_data()
-        {
-            tracing::error!(error = %e, "fsync of the audit log failed");
-            return false;
+        if let Some(c) = &self.current {
+            let job = SyncJob {
+                file: Arc::clone(&c.file),
+                waiters: Vec::new(),
+            };
+            // The syncer thread keeps the fsync off the runtime.
+            if let Some(Err(mpsc::SendError(job))) = self.syncer.as_ref().map(|s| s.send(job))
+                && let Err(e) = job.file.sync_data()
+            {
+                tracing::error!(error = %e, "fsync of the audit log failed");
+                return false;
+            }
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
         true
     }
 
-    fn close_current(&mut self) -> Result<(), AuditError> {
+    /// Closes the current file; the syncer fsyncs it, and the next digest makes sure it did.
+    fn close_current(&mut self) {
         let Some(current) = self.current.take() else {
-            return Ok(());
+            return;
         };
-        current
-            .file
-            .sync_all()
-            .map_err(|e| AuditError::io(&current.path, e))?;
+        if let Some(syncer) = &self.syncer {
+            let _ = syncer.send(SyncJob {
+                file: Arc::clone(&current.file),
+                waiters: Vec::new(),
+            });
+        }
+        self.closed.push((current.path, current.file));
         self.pending.push(LogFileEntry {
             file: current.name,
             sha256: hex::encode(current.sha256.finish()),
             records: current.seq,
             last_hash: current.last_hash,
         });
-        Ok(())
     }
 
     pub(crate) fn service_event(
@@ -574,7 +632,11 @@ impl Writer {
             let event = self.service_event(now, "AuditLogsPruned", serde_json::json!({"prunedDigests": pruned, "retentionDays": self.config.retention.whole_days()}));
             self.append_group(&[(event, now)])?;
         }
-        self.close_current()?;
+        self.close_current();
+        // Every file the digest lists is on disk before the digest is.
+        for (path, file) in self.closed.drain(..) {
+            file.sync_all().map_err(|e| AuditError::io(&path, e))?;
+        }
         self.counter += 1;
         let name = format!(
             "{}{}-{:06}.json",
@@ -722,5 +784,37 @@ impl AuditEvent {
     fn with_details(mut self, details: serde_json::Value) -> Self {
         self.response_elements = Some(details);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policy_parses_and_prints() {
+        assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
+        assert_eq!("10".parse(), Ok(FsyncPolicy::DEFAULT));
+        for bad in ["0", "60001", "-1", "ALWAYS", "", "5ms"] {
+            assert!(bad.parse::<FsyncPolicy>().is_err(), "{bad}");
+        }
+        assert_eq!(FsyncPolicy::DEFAULT.to_string(), "10");
+        assert_eq!(FsyncPolicy::Always.to_string(), "always");
+    }
+
+    #[test]
+    fn changes_wait_for_fsync_under_every_policy() {
+        let mut event = service_event(
+            "123456789012",
+            OffsetDateTime::UNIX_EPOCH,
+            "X",
+            serde_json::Value::Null,
+        );
+        event.read_only = false;
+        assert!(FsyncPolicy::DEFAULT.waits_for_fsync(&event));
+        assert!(FsyncPolicy::Always.waits_for_fsync(&event));
+        event.read_only = true;
+        assert!(!FsyncPolicy::DEFAULT.waits_for_fsync(&event));
+        assert!(FsyncPolicy::Always.waits_for_fsync(&event));
     }
 }

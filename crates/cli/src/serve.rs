@@ -47,9 +47,10 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     audit_key: Option<PathBuf>,
     /// When audit records reach the disk: `always` (fsync each group before answering) or a
-    /// number of milliseconds (answer once written; fsync at most that often).
-    #[arg(long, default_value = "always")]
-    audit_fsync: String,
+    /// number of milliseconds (answer reads once written and fsync at most that often;
+    /// records of changes are fsynced before their answer).
+    #[arg(long, default_value_t = FsyncPolicy::DEFAULT)]
+    audit_fsync: FsyncPolicy,
     /// Days audit files and digests are kept.
     #[arg(long, default_value_t = 30)]
     audit_retention_days: i64,
@@ -124,13 +125,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             enabled: !args.no_audit,
             dir: args.audit_dir.clone(),
             key_path: args.audit_key.clone(),
-            fsync: match args.audit_fsync.as_str() {
-                "always" => FsyncPolicy::Always,
-                ms => FsyncPolicy::Interval(Duration::from_millis(
-                    ms.parse()
-                        .context("--audit-fsync is `always` or a number of milliseconds")?,
-                )),
-            },
+            fsync: args.audit_fsync,
             max_file_bytes: args.audit_max_file_bytes.max(1),
             retention: time::Duration::days(args.audit_retention_days.max(1)),
             digest_interval: Duration::from_secs(args.audit_digest_interval_secs.max(1)),

@@ -74,7 +74,7 @@ impl Default for AuditSettings {
             enabled: true,
             dir: None,
             key_path: None,
-            fsync: FsyncPolicy::Always,
+            fsync: FsyncPolicy::DEFAULT,
             max_file_bytes: 64 * 1024 * 1024,
             retention: time::Duration::days(30),
             digest_interval: Duration::from_secs(3600),
