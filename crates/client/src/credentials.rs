@@ -1,0 +1,177 @@
+//! The Signal9 pipeline's API credentials: one JSON secret holding the AlphaVantage key and
+//! the Alpaca key pair, checked for plausibility before it is cached.
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use crate::decode::{FieldError, SecretDocument};
+
+/// `{"alphaVantageApiKey": "…", "alpacaApiKey": "…", "alpacaApiSecret": "…"}`. Values are
+/// zeroized on drop and redacted in `Debug`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCredentials {
+    alpha_vantage_api_key: SecretString,
+    alpaca_api_key: SecretString,
+    alpaca_api_secret: SecretString,
+}
+
+impl ApiCredentials {
+    pub fn alpha_vantage_api_key(&self) -> &SecretString {
+        &self.alpha_vantage_api_key
+    }
+
+    pub fn alpaca_api_key(&self) -> &SecretString {
+        &self.alpaca_api_key
+    }
+
+    pub fn alpaca_api_secret(&self) -> &SecretString {
+        &self.alpaca_api_secret
+    }
+}
+
+/// What a plausible value of one field looks like.
+struct Rule {
+    field: &'static str,
+    min: usize,
+    max: usize,
+    allowed: fn(char) -> bool,
+    charset: &'static str,
+}
+
+const RULES: [Rule; 3] = [
+    // AlphaVantage issues 16-character upper-case alphanumeric keys; allow some slack.
+    Rule {
+        field: "alphaVantageApiKey",
+        min: 8,
+        max: 64,
+        allowed: |c| c.is_ascii_alphanumeric(),
+        charset: "letters and digits",
+    },
+    // Alpaca key ids are 20 upper-case letters and digits (`PK…` paper, `AK…` live).
+    Rule {
+        field: "alpacaApiKey",
+        min: 16,
+        max: 64,
+        allowed: |c| c.is_ascii_uppercase() || c.is_ascii_digit(),
+        charset: "upper-case letters and digits",
+    },
+    // Alpaca secrets are 40 characters of a base64-like alphabet.
+    Rule {
+        field: "alpacaApiSecret",
+        min: 32,
+        max: 128,
+        allowed: |c| c.is_ascii_alphanumeric() || "/+=-_".contains(c),
+        charset: "letters, digits and / + = - _",
+    },
+];
+
+impl Rule {
+    fn check(&self, value: &str) -> Result<(), FieldError> {
+        let problem = if value.is_empty() {
+            "is empty".to_owned()
+        } else if value.chars().any(char::is_whitespace) {
+            "contains whitespace".to_owned()
+        } else if !(self.min..=self.max).contains(&value.chars().count()) {
+            format!("is not {} to {} characters long", self.min, self.max)
+        } else if !value.chars().all(self.allowed) {
+            format!("has characters other than {}", self.charset)
+        } else {
+            return Ok(());
+        };
+        Err(FieldError::new(self.field, problem))
+    }
+}
+
+impl SecretDocument for ApiCredentials {
+    const EXPECTED: &'static str = "Signal9 API credentials document";
+
+    fn validate(&self) -> Result<(), FieldError> {
+        let values = [
+            &self.alpha_vantage_api_key,
+            &self.alpaca_api_key,
+            &self.alpaca_api_secret,
+        ];
+        RULES
+            .iter()
+            .zip(values)
+            .try_for_each(|(rule, value)| rule.check(value.expose_secret()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AV: &str = "DEMO1234ABCD5678";
+    const KEY: &str = "PKTEST1234567890ABCD";
+    const SECRET: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+
+    fn parse(av: &str, key: &str, secret: &str) -> Result<ApiCredentials, crate::Error> {
+        let text = serde_json::json!({
+            "alphaVantageApiKey": av, "alpacaApiKey": key, "alpacaApiSecret": secret
+        })
+        .to_string();
+        let creds: ApiCredentials = crate::decode::json("s", &text, ApiCredentials::EXPECTED)?;
+        creds.validate().map_err(|f| crate::Error::Invalid {
+            secret_id: "s".into(),
+            expected: ApiCredentials::EXPECTED,
+            field: Some(f.field),
+            problem: f.problem,
+        })?;
+        Ok(creds)
+    }
+
+    fn field_problem(av: &str, key: &str, secret: &str) -> (String, String) {
+        match parse(av, key, secret) {
+            Err(crate::Error::Invalid {
+                field: Some(field),
+                problem,
+                ..
+            }) => (field, problem),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plausible_credentials_pass_and_debug_hides_them() {
+        let creds = parse(AV, KEY, SECRET).expect("valid");
+        assert_eq!(creds.alpaca_api_key().expose_secret(), KEY);
+        let debug = format!("{creds:?}");
+        for v in [AV, KEY, SECRET] {
+            assert!(!debug.contains(v), "{debug}");
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named_without_its_value() {
+        let cases = [
+            ("", KEY, SECRET, "alphaVantageApiKey", "is empty"),
+            ("DEMO 1234ABCD5678", KEY, SECRET, "alphaVantageApiKey", "contains whitespace"),
+            ("SHORT", KEY, SECRET, "alphaVantageApiKey", "is not 8 to 64 characters long"),
+            (AV, "pktest1234567890abcd", SECRET, "alpacaApiKey", "has characters other than upper-case letters and digits"),
+            (AV, KEY, "tooshort", "alpacaApiSecret", "is not 32 to 128 characters long"),
+            (AV, KEY, "abcdefghijklmnopqrstuvwxyz0123456789ABC\n", "alpacaApiSecret", "contains whitespace"),
+        ];
+        for (av, key, secret, field, problem) in cases {
+            let (f, p) = field_problem(av, key, secret);
+            assert_eq!((f.as_str(), p.as_str()), (field, problem));
+            for v in [av, key, secret].into_iter().filter(|v| v.len() > 4) {
+                assert!(!p.contains(v));
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let r: Result<ApiCredentials, _> =
+            crate::decode::json("s", r#"{"alphaVantageApiKey":"DEMO1234ABCD5678"}"#, "creds");
+        match r {
+            Err(crate::Error::Invalid { field, problem, .. }) => {
+                assert_eq!(field.as_deref(), Some("alpacaApiKey"));
+                assert_eq!(problem, "missing");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
