@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod audit;
 mod bench;
 mod keygen;
@@ -44,6 +45,8 @@ enum Command {
     /// Verify, query and follow the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run a local caching endpoint compatible with the AWS Secrets Manager Agent.
+    Agent(agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Agent(args) => agent::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -3,10 +3,13 @@
 
 #![allow(unreachable_pub)]
 
+mod agent;
 mod api;
 mod audit;
+mod client;
 mod conformance;
 mod harness;
 mod policies;
+mod proxy;
 mod robustness;
 mod tools;
