@@ -209,8 +209,9 @@ impl Agent {
                     body["SecretString"] = s.expose_secret().into();
                 }
                 if let Some(b) = value.secret_binary() {
-                    body["SecretBinary"] =
-                        base64::engine::general_purpose::STANDARD.encode(b.expose_secret()).into();
+                    body["SecretBinary"] = base64::engine::general_purpose::STANDARD
+                        .encode(b.expose_secret())
+                        .into();
                 }
                 let mut r = reply(StatusCode::OK, body.to_string());
                 r.headers_mut().insert(
@@ -291,8 +292,13 @@ mod tests {
 
     #[test]
     fn query_is_percent_decoded() {
-        let q = Query::parse("secretId=signal9-advisor%2Fapi-credentials&versionStage=AWSPREVIOUS&refreshNow=TRUE&x");
-        assert_eq!(q.secret_id.as_deref(), Some("signal9-advisor/api-credentials"));
+        let q = Query::parse(
+            "secretId=signal9-advisor%2Fapi-credentials&versionStage=AWSPREVIOUS&refreshNow=TRUE&x",
+        );
+        assert_eq!(
+            q.secret_id.as_deref(),
+            Some("signal9-advisor/api-credentials")
+        );
         assert_eq!(q.version_stage.as_deref(), Some("AWSPREVIOUS"));
         assert!(q.refresh_now);
         assert_eq!(q.version_id, None);

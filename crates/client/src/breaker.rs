@@ -2,15 +2,24 @@
 //! and calls fail fast; after `cooldown` one probe goes through (half-open), and its outcome
 //! closes or re-opens the circuit.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// Time since the cache clock's origin.
+type Instant = Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// A probe is out; if it never reports (its caller gave up), another may go after a
     /// further cooldown.
-    HalfOpen { since: Instant },
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// What a caller may do now.
@@ -91,7 +100,7 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_then_half_opens_for_one_probe() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let cooldown = Duration::from_secs(30);
         let mut b = Breaker::new(3, cooldown);
         assert!(!b.failure(t0));
@@ -106,7 +115,10 @@ mod tests {
         );
         let later = t0 + cooldown;
         assert_eq!(b.permit(later), Permit::Probe);
-        assert!(matches!(b.permit(later), Permit::Reject { .. }), "one probe at a time");
+        assert!(
+            matches!(b.permit(later), Permit::Reject { .. }),
+            "one probe at a time"
+        );
         assert!(b.failure(later), "a failed probe re-opens");
         assert!(matches!(b.permit(later), Permit::Reject { .. }));
         assert_eq!(b.permit(later + cooldown), Permit::Probe);
@@ -117,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_lost_probe_does_not_wedge_the_circuit() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let cooldown = Duration::from_secs(5);
         let mut b = Breaker::new(1, cooldown);
         b.failure(t0);
@@ -128,7 +140,7 @@ mod tests {
 
     #[test]
     fn success_resets_the_failure_count() {
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let mut b = Breaker::new(2, Duration::from_secs(1));
         b.failure(t0);
         assert!(!b.success());

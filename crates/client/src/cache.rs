@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+/// A point in time: how long after the cache clock's origin.
+type Tick = Duration;
+
 use aws_sdk_secretsmanager::Client;
 use backon::BackoffBuilder as _;
 use secrecy::SecretString;
@@ -130,8 +133,8 @@ type Decoder = fn(&str, SecretValue) -> Result<Decoded, Error>;
 /// A good value and when it stops being fresh.
 struct Good {
     value: Decoded,
-    expires: Instant,
-    refresh_at: Instant,
+    expires: Tick,
+    refresh_at: Tick,
 }
 
 #[derive(Default)]
@@ -153,14 +156,14 @@ struct Slot {
 struct Bucket {
     slots: Vec<Arc<Slot>>,
     breaker: Mutex<Breaker>,
-    last_forced: Mutex<Option<Instant>>,
+    last_forced: Mutex<Option<Tick>>,
 }
 
 struct Inner {
     client: Client,
     config: CacheConfig,
     clock: Arc<dyn Clock>,
-    buckets: RwLock<HashMap<Box<str>, Bucket>>,
+    buckets: RwLock<HashMap<Box<str>, Bucket, foldhash::fast::RandomState>>,
     counters: Counters,
     metrics: Metrics,
 }
@@ -210,8 +213,8 @@ impl CacheBuilder {
             inner: Arc::new(Inner {
                 client,
                 config: self.config,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                buckets: RwLock::new(HashMap::new()),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
+                buckets: RwLock::new(HashMap::default()),
                 counters: Counters::default(),
                 metrics: Metrics::register(),
             }),
@@ -273,8 +276,13 @@ impl SecretsCache {
             })?;
             Ok(Arc::new(doc))
         }
-        self.get_as(secret_id, &Version::CURRENT, TypeId::of::<Validated<T>>(), decode::<T>)
-            .await
+        self.get_as(
+            secret_id,
+            &Version::CURRENT,
+            TypeId::of::<Validated<T>>(),
+            decode::<T>,
+        )
+        .await
     }
 
     /// Any JSON secret, parsed with serde (AWSCURRENT).
@@ -287,20 +295,37 @@ impl SecretsCache {
             value: SecretValue,
         ) -> Result<Decoded, Error> {
             let expected = "JSON document";
-            Ok(Arc::new(decode::json::<T>(id, text(id, &value, expected)?, expected)?))
+            Ok(Arc::new(decode::json::<T>(
+                id,
+                text(id, &value, expected)?,
+                expected,
+            )?))
         }
-        self.get_as(secret_id, &Version::CURRENT, TypeId::of::<Json<T>>(), decode::<T>)
-            .await
+        self.get_as(
+            secret_id,
+            &Version::CURRENT,
+            TypeId::of::<Json<T>>(),
+            decode::<T>,
+        )
+        .await
     }
 
     /// A text secret (AWSCURRENT).
     pub async fn get_string(&self, secret_id: &str) -> Result<Arc<SecretString>, Error> {
         fn decode(id: &str, mut value: SecretValue) -> Result<Decoded, Error> {
-            let s = value.string.take().ok_or_else(|| not_text(id, "text secret"))?;
+            let s = value
+                .string
+                .take()
+                .ok_or_else(|| not_text(id, "text secret"))?;
             Ok(Arc::new(s))
         }
-        self.get_as(secret_id, &Version::CURRENT, TypeId::of::<SecretString>(), decode)
-            .await
+        self.get_as(
+            secret_id,
+            &Version::CURRENT,
+            TypeId::of::<SecretString>(),
+            decode,
+        )
+        .await
     }
 
     /// A version with its metadata, as GetSecretValue returns it.
@@ -345,7 +370,10 @@ impl SecretsCache {
             .counters
             .forced_refreshes
             .fetch_add(1, Ordering::Relaxed);
-        tracing::info!(secret_id, "forced refresh: the next read asks Secrets Manager");
+        tracing::info!(
+            secret_id,
+            "forced refresh: the next read asks Secrets Manager"
+        );
         true
     }
 
@@ -373,7 +401,9 @@ impl SecretsCache {
     ) -> Result<Arc<T>, Error> {
         let value = match self.hit(secret_id, version, kind, decoder) {
             Some(v) => v,
-            None => self.miss(secret_id, version, kind, decoder).await?,
+            // Boxed: the miss path holds the SDK's large request future, and inlining it
+            // would make every hit build (and copy) a future of that size.
+            None => Box::pin(self.miss(secret_id, version, kind, decoder)).await?,
         };
         Ok(downcast(value))
     }
@@ -474,7 +504,9 @@ impl SecretsCache {
         slot: &Slot,
         decoder: Decoder,
     ) -> Result<Decoded, Error> {
-        let result = match self.with_bucket(secret_id, |b| lock(&b.breaker).permit(self.inner.clock.now())) {
+        let result = match self.with_bucket(secret_id, |b| {
+            lock(&b.breaker).permit(self.inner.clock.now())
+        }) {
             Permit::Reject { retry_in } => {
                 self.inner
                     .counters
@@ -528,12 +560,18 @@ impl SecretsCache {
                 Ok(value)
             }
             Err(e) if e.is_transient() => {
-                let stale = state.good.as_ref().filter(|g| now < g.expires + self.inner.config.stale_window);
+                let stale = state
+                    .good
+                    .as_ref()
+                    .filter(|g| now < g.expires + self.inner.config.stale_window);
                 match stale {
                     Some(good) => {
-                        self.inner.counters.stale_serves.fetch_add(1, Ordering::Relaxed);
+                        self.inner
+                            .counters
+                            .stale_serves
+                            .fetch_add(1, Ordering::Relaxed);
                         self.inner.metrics.stale_serves.increment(1);
-                        tracing::warn!(secret_id, error = %e, stale_for = ?now.saturating_duration_since(good.expires), "serving the last good value while Secrets Manager is unavailable");
+                        tracing::warn!(secret_id, error = %e, stale_for = ?now.saturating_sub(good.expires), "serving the last good value while Secrets Manager is unavailable");
                         Ok(Arc::clone(&good.value))
                     }
                     None => Err(e),
@@ -549,7 +587,7 @@ impl SecretsCache {
         }
     }
 
-    fn good(&self, value: Decoded, now: Instant) -> Good {
+    fn good(&self, value: Decoded, now: Tick) -> Good {
         let c = &self.inner.config;
         let ahead = c.refresh_ahead.min(c.ttl);
         // Refresh from somewhere in the first half of the refresh-ahead span, so callers
@@ -652,12 +690,9 @@ impl SecretsCache {
 }
 
 fn downcast<T: Send + Sync + 'static>(value: Decoded) -> Arc<T> {
-    // Each slot's kind fixes the type its decoder produces, so this cannot fail.
-    #[allow(clippy::expect_used)]
     value
         .downcast::<T>()
-        .ok()
-        .expect("a slot holds what its decoder produced")
+        .unwrap_or_else(|_| unreachable!("a slot's kind fixes the type its decoder produces"))
 }
 
 fn text<'a>(id: &str, value: &'a SecretValue, expected: &'static str) -> Result<&'a str, Error> {

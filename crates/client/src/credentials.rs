@@ -147,11 +147,41 @@ mod tests {
     fn each_bad_field_is_named_without_its_value() {
         let cases = [
             ("", KEY, SECRET, "alphaVantageApiKey", "is empty"),
-            ("DEMO 1234ABCD5678", KEY, SECRET, "alphaVantageApiKey", "contains whitespace"),
-            ("SHORT", KEY, SECRET, "alphaVantageApiKey", "is not 8 to 64 characters long"),
-            (AV, "pktest1234567890abcd", SECRET, "alpacaApiKey", "has characters other than upper-case letters and digits"),
-            (AV, KEY, "tooshort", "alpacaApiSecret", "is not 32 to 128 characters long"),
-            (AV, KEY, "abcdefghijklmnopqrstuvwxyz0123456789ABC\n", "alpacaApiSecret", "contains whitespace"),
+            (
+                "DEMO 1234ABCD5678",
+                KEY,
+                SECRET,
+                "alphaVantageApiKey",
+                "contains whitespace",
+            ),
+            (
+                "SHORT",
+                KEY,
+                SECRET,
+                "alphaVantageApiKey",
+                "is not 8 to 64 characters long",
+            ),
+            (
+                AV,
+                "pktest1234567890abcd",
+                SECRET,
+                "alpacaApiKey",
+                "has characters other than upper-case letters and digits",
+            ),
+            (
+                AV,
+                KEY,
+                "tooshort",
+                "alpacaApiSecret",
+                "is not 32 to 128 characters long",
+            ),
+            (
+                AV,
+                KEY,
+                "abcdefghijklmnopqrstuvwxyz0123456789ABC\n",
+                "alpacaApiSecret",
+                "contains whitespace",
+            ),
         ];
         for (av, key, secret, field, problem) in cases {
             let (f, p) = field_problem(av, key, secret);

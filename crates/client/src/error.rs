@@ -42,7 +42,9 @@ pub enum Error {
     },
     /// Too many consecutive failures: calls fail fast until the breaker lets a probe
     /// through.
-    #[error("circuit open for secret `{secret_id}` after repeated failures; next probe in {retry_in:?}")]
+    #[error(
+        "circuit open for secret `{secret_id}` after repeated failures; next probe in {retry_in:?}"
+    )]
     CircuitOpen {
         secret_id: String,
         retry_in: Duration,
@@ -125,14 +127,14 @@ impl Error {
                 let code = err.code().unwrap_or("UnknownError").to_owned();
                 let message = err.message().unwrap_or_default().to_owned();
                 match code.as_str() {
-                    "AccessDeniedException" | "UnrecognizedClientException"
-                    | "InvalidSignatureException" | "ExpiredTokenException" => {
-                        Self::AccessDenied {
-                            secret_id: secret_id.to_owned(),
-                            code,
-                            message,
-                        }
-                    }
+                    "AccessDeniedException"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "ExpiredTokenException" => Self::AccessDenied {
+                        secret_id: secret_id.to_owned(),
+                        code,
+                        message,
+                    },
                     "ResourceNotFoundException" => Self::NotFound {
                         secret_id: secret_id.to_owned(),
                         message,
@@ -143,7 +145,9 @@ impl Error {
                     "InternalServiceError" | "InternalFailure" | "ServiceUnavailable" => {
                         unavailable(TransientKind::ServerError, message)
                     }
-                    _ if status >= 500 => unavailable(TransientKind::ServerError, format!("{code}: {message}")),
+                    _ if status >= 500 => {
+                        unavailable(TransientKind::ServerError, format!("{code}: {message}"))
+                    }
                     _ => Self::Rejected {
                         secret_id: secret_id.to_owned(),
                         code,
@@ -156,9 +160,10 @@ impl Error {
             SdkError::DispatchFailure(d) if d.is_timeout() => {
                 unavailable(TransientKind::Timeout, "timed out".into())
             }
-            SdkError::DispatchFailure(_) => {
-                unavailable(TransientKind::Connection, "could not reach Secrets Manager".into())
-            }
+            SdkError::DispatchFailure(_) => unavailable(
+                TransientKind::Connection,
+                "could not reach Secrets Manager".into(),
+            ),
             SdkError::ResponseError(r) => {
                 let status = r.raw().status().as_u16();
                 unavailable(
@@ -166,7 +171,10 @@ impl Error {
                     format!("unreadable response (HTTP {status})"),
                 )
             }
-            _ => unavailable(TransientKind::Connection, "request could not be sent".into()),
+            _ => unavailable(
+                TransientKind::Connection,
+                "request could not be sent".into(),
+            ),
         }
     }
 }
