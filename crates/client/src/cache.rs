@@ -8,7 +8,7 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// A point in time: how long after the cache clock's origin.
@@ -137,26 +137,22 @@ struct Good {
     refresh_at: Tick,
 }
 
-#[derive(Default)]
-struct SlotState {
-    good: Option<Good>,
-    refreshing: bool,
-}
-
 /// One (version, type) of a secret.
 struct Slot {
     version: Version,
     kind: TypeId,
-    state: RwLock<SlotState>,
+    good: Option<Good>,
+    refreshing: bool,
     /// Held by the one caller that talks to the backend for this slot.
-    flight: tokio::sync::Mutex<()>,
+    flight: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Everything cached for one secret id.
+/// Everything cached for one secret id. All of it sits under the cache's one lock: a hit
+/// takes it for reading once; only stores, breaker updates and forced refreshes write.
 struct Bucket {
-    slots: Vec<Arc<Slot>>,
-    breaker: Mutex<Breaker>,
-    last_forced: Mutex<Option<Tick>>,
+    slots: Vec<Slot>,
+    breaker: Breaker,
+    last_forced: Option<Tick>,
 }
 
 struct Inner {
@@ -241,10 +237,6 @@ impl CacheBuilder {
 struct Json<T>(std::marker::PhantomData<T>);
 /// Marks entries decoded and validated by `get_document::<T>`.
 struct Validated<T>(std::marker::PhantomData<T>);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -348,20 +340,18 @@ impl SecretsCache {
     /// stale serving.
     pub fn invalidate(&self, secret_id: &str) -> bool {
         let now = self.inner.clock.now();
-        let buckets = read(&self.inner.buckets);
-        let Some(bucket) = buckets.get(secret_id) else {
-            return true;
-        };
+        let min_interval = self.inner.config.min_forced_refresh_interval;
         {
-            let mut last = lock(&bucket.last_forced);
-            if last.is_some_and(|t| now < t + self.inner.config.min_forced_refresh_interval) {
+            let mut buckets = write(&self.inner.buckets);
+            let Some(bucket) = buckets.get_mut(secret_id) else {
+                return true;
+            };
+            if bucket.last_forced.is_some_and(|t| now < t + min_interval) {
                 tracing::info!(secret_id, "forced refresh skipped: rate-limited");
                 return false;
             }
-            *last = Some(now);
-        }
-        for slot in &bucket.slots {
-            if let Some(good) = &mut write(&slot.state).good {
+            bucket.last_forced = Some(now);
+            for good in bucket.slots.iter_mut().filter_map(|s| s.good.as_mut()) {
                 good.expires = now;
                 good.refresh_at = now;
             }
@@ -408,7 +398,7 @@ impl SecretsCache {
         Ok(downcast(value))
     }
 
-    /// The fast path: a fresh value, under read locks only.
+    /// The fast path: a fresh value, under one read lock.
     fn hit(
         &self,
         secret_id: &str,
@@ -417,23 +407,26 @@ impl SecretsCache {
         decoder: Decoder,
     ) -> Option<Decoded> {
         let now = self.inner.clock.now();
-        let buckets = read(&self.inner.buckets);
-        let slot = buckets
-            .get(secret_id)?
-            .slots
-            .iter()
-            .find(|s| s.kind == kind && s.version == *version)?;
         let (value, refresh) = {
-            let state = read(&slot.state);
-            let good = state.good.as_ref().filter(|g| now < g.expires)?;
+            let buckets = read(&self.inner.buckets);
+            let slot = buckets
+                .get(secret_id)?
+                .slots
+                .iter()
+                .find(|s| s.kind == kind && s.version == *version)?;
+            let good = slot.good.as_ref().filter(|g| now < g.expires)?;
             (
                 Arc::clone(&good.value),
-                now >= good.refresh_at && !state.refreshing,
+                now >= good.refresh_at && !slot.refreshing,
             )
         };
         self.inner.counters.hits.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.hits.increment(1);
-        if refresh && !std::mem::replace(&mut write(&slot.state).refreshing, true) {
+        if refresh
+            && self.with_slot(secret_id, version, kind, |_, slot| {
+                !std::mem::replace(&mut slot.refreshing, true)
+            })
+        {
             self.refresh_in_background(secret_id, version, kind, decoder);
         }
         Some(value)
@@ -447,6 +440,7 @@ impl SecretsCache {
         decoder: Decoder,
     ) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.with_slot(secret_id, version, kind, |_, s| s.refreshing = false);
             return;
         };
         self.inner
@@ -458,12 +452,12 @@ impl SecretsCache {
         let span = tracing::debug_span!("secrets_cache.refresh_ahead", secret_id = %id);
         runtime.spawn(
             async move {
-                let slot = cache.slot(&id, &version, kind);
-                let _flight = slot.flight.lock().await;
-                if let Err(e) = cache.load(&id, &version, &slot, decoder).await {
+                let flight = cache.with_slot(&id, &version, kind, |_, s| Arc::clone(&s.flight));
+                let _flight = flight.lock().await;
+                if let Err(e) = cache.load(&id, &version, kind, decoder).await {
                     tracing::warn!(error = %e, "refresh ahead of expiry failed; the cached value stays until it expires");
                 }
-                write(&slot.state).refreshing = false;
+                cache.with_slot(&id, &version, kind, |_, s| s.refreshing = false);
             }
             .instrument(span),
         );
@@ -478,9 +472,8 @@ impl SecretsCache {
         kind: TypeId,
         decoder: Decoder,
     ) -> Result<Decoded, Error> {
-        let slot = self.slot(secret_id, version, kind);
-        let _flight = slot
-            .flight
+        let flight = self.with_slot(secret_id, version, kind, |_, s| Arc::clone(&s.flight));
+        let _flight = flight
             .lock()
             .instrument(tracing::trace_span!("secrets_cache.wait"))
             .await;
@@ -490,7 +483,7 @@ impl SecretsCache {
         self.inner.counters.misses.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.misses.increment(1);
         let span = tracing::info_span!("secrets_cache.fetch", secret_id, version = ?version);
-        self.load(secret_id, version, &slot, decoder)
+        self.load(secret_id, version, kind, decoder)
             .instrument(span)
             .await
     }
@@ -501,12 +494,11 @@ impl SecretsCache {
         &self,
         secret_id: &str,
         version: &Version,
-        slot: &Slot,
+        kind: TypeId,
         decoder: Decoder,
     ) -> Result<Decoded, Error> {
-        let result = match self.with_bucket(secret_id, |b| {
-            lock(&b.breaker).permit(self.inner.clock.now())
-        }) {
+        let now = self.inner.clock.now();
+        let result = match self.with_slot(secret_id, version, kind, |b, _| b.breaker.permit(now)) {
             Permit::Reject { retry_in } => {
                 self.inner
                     .counters
@@ -524,22 +516,9 @@ impl SecretsCache {
                 }
                 let fetched = self.fetch(secret_id, version).await;
                 let now = self.inner.clock.now();
-                self.with_bucket(secret_id, |b| {
-                    let mut breaker = lock(&b.breaker);
-                    match &fetched {
-                        Err(e) if e.is_transient() => {
-                            if breaker.failure(now) {
-                                tracing::warn!(secret_id, threshold = self.inner.config.breaker_threshold, "circuit opened after consecutive failures");
-                                metrics::gauge!("s9_client_circuit_open", "secret" => secret_id.to_owned()).set(1.0);
-                            }
-                        }
-                        _ => {
-                            if breaker.success() {
-                                tracing::info!(secret_id, "circuit closed");
-                                metrics::gauge!("s9_client_circuit_open", "secret" => secret_id.to_owned()).set(0.0);
-                            }
-                        }
-                    }
+                let transient = fetched.as_ref().is_err_and(Error::is_transient);
+                self.with_slot(secret_id, version, kind, |b, _| {
+                    self.record_outcome(secret_id, &mut b.breaker, transient, now);
                 });
                 fetched.and_then(|value| {
                     decoder(secret_id, value).inspect_err(|e| {
@@ -553,18 +532,44 @@ impl SecretsCache {
             }
         };
         let now = self.inner.clock.now();
-        let mut state = write(&slot.state);
+        self.with_slot(secret_id, version, kind, |_, slot| {
+            self.settle(secret_id, slot, result, now)
+        })
+    }
+
+    fn record_outcome(&self, secret_id: &str, breaker: &mut Breaker, transient: bool, now: Tick) {
+        if transient {
+            if breaker.failure(now) {
+                tracing::warn!(
+                    secret_id,
+                    threshold = self.inner.config.breaker_threshold,
+                    "circuit opened after consecutive failures"
+                );
+                metrics::gauge!("s9_client_circuit_open", "secret" => secret_id.to_owned())
+                    .set(1.0);
+            }
+        } else if breaker.success() {
+            tracing::info!(secret_id, "circuit closed");
+            metrics::gauge!("s9_client_circuit_open", "secret" => secret_id.to_owned()).set(0.0);
+        }
+    }
+
+    /// Stores a good value, or decides between the last good one and the error.
+    fn settle(
+        &self,
+        secret_id: &str,
+        slot: &mut Slot,
+        result: Result<Decoded, Error>,
+        now: Tick,
+    ) -> Result<Decoded, Error> {
         match result {
             Ok(value) => {
-                state.good = Some(self.good(Arc::clone(&value), now));
+                slot.good = Some(self.good(Arc::clone(&value), now));
                 Ok(value)
             }
             Err(e) if e.is_transient() => {
-                let stale = state
-                    .good
-                    .as_ref()
-                    .filter(|g| now < g.expires + self.inner.config.stale_window);
-                match stale {
+                let window = self.inner.config.stale_window;
+                match slot.good.as_ref().filter(|g| now < g.expires + window) {
                     Some(good) => {
                         self.inner
                             .counters
@@ -579,7 +584,7 @@ impl SecretsCache {
             }
             Err(e @ Error::Invalid { .. }) => Err(e),
             Err(e) => {
-                if state.good.take().is_some() {
+                if slot.good.take().is_some() {
                     tracing::warn!(secret_id, error = %e, "cached value dropped: Secrets Manager refuses it for good");
                 }
                 Err(e)
@@ -642,50 +647,45 @@ impl SecretsCache {
         }
     }
 
-    fn with_bucket<R>(&self, secret_id: &str, f: impl FnOnce(&Bucket) -> R) -> R {
-        if let Some(bucket) = read(&self.inner.buckets).get(secret_id) {
-            return f(bucket);
-        }
-        let mut buckets = write(&self.inner.buckets);
-        f(buckets
-            .entry(secret_id.into())
-            .or_insert_with(|| self.new_bucket()))
-    }
-
-    fn new_bucket(&self) -> Bucket {
+    /// Runs `f` on the secret's bucket and on the slot for (version, kind), creating both if
+    /// needed, under the write lock.
+    fn with_slot<R>(
+        &self,
+        secret_id: &str,
+        version: &Version,
+        kind: TypeId,
+        f: impl FnOnce(&mut Bucket, &mut Slot) -> R,
+    ) -> R {
         let c = &self.inner.config;
-        Bucket {
-            slots: Vec::new(),
-            breaker: Mutex::new(Breaker::new(c.breaker_threshold, c.breaker_cooldown)),
-            last_forced: Mutex::new(None),
-        }
-    }
-
-    fn slot(&self, secret_id: &str, version: &Version, kind: TypeId) -> Arc<Slot> {
-        let find = |b: &Bucket| {
-            b.slots
-                .iter()
-                .find(|s| s.kind == kind && s.version == *version)
-                .cloned()
-        };
-        if let Some(slot) = read(&self.inner.buckets).get(secret_id).and_then(find) {
-            return slot;
-        }
         let mut buckets = write(&self.inner.buckets);
-        let bucket = buckets
-            .entry(secret_id.into())
-            .or_insert_with(|| self.new_bucket());
-        if let Some(slot) = find(bucket) {
-            return slot;
-        }
-        let slot = Arc::new(Slot {
-            version: version.clone(),
-            kind,
-            state: RwLock::new(SlotState::default()),
-            flight: tokio::sync::Mutex::new(()),
+        let bucket = buckets.entry(secret_id.into()).or_insert_with(|| Bucket {
+            slots: Vec::new(),
+            breaker: Breaker::new(c.breaker_threshold, c.breaker_cooldown),
+            last_forced: None,
         });
-        bucket.slots.push(Arc::clone(&slot));
-        slot
+        let index = bucket
+            .slots
+            .iter()
+            .position(|s| s.kind == kind && s.version == *version);
+        // The slot is taken out for the call, so that it and its bucket can both be lent
+        // mutably, and put back in its place.
+        let mut slot = match index {
+            Some(i) => bucket.slots.swap_remove(i),
+            None => Slot {
+                version: version.clone(),
+                kind,
+                good: None,
+                refreshing: false,
+                flight: Arc::new(tokio::sync::Mutex::new(())),
+            },
+        };
+        let result = f(bucket, &mut slot);
+        bucket.slots.push(slot);
+        if let Some(i) = index {
+            let last = bucket.slots.len() - 1;
+            bucket.slots.swap(i, last);
+        }
+        result
     }
 }
 
