@@ -5,15 +5,19 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod api;
 mod audit;
 mod bench;
 mod keygen;
 mod policy;
+mod populate;
+mod run;
+mod secrets;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// The service allocates on request threads and frees on the audit and store writer threads;
 /// mimalloc's per-thread heaps keep that from contending on glibc's arena locks.
@@ -24,7 +28,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "s9-secrets",
     version,
-    about = "A self-hosted, AWS Secrets Manager compatible secrets service"
+    about = "A self-hosted, AWS Secrets Manager compatible secrets service",
+    after_help = api::EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +52,37 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Run a local caching endpoint compatible with the AWS Secrets Manager Agent.
     Agent(agent::AgentArgs),
+    /// Show a secret: its metadata and the shape of its value (`--reveal` prints the value).
+    Get(secrets::GetArgs),
+    /// Store a new value, read from stdin or a file (never from the command line).
+    Put(secrets::PutArgs),
+    /// Show a secret's metadata, rotation, tags and versions.
+    Describe(secrets::IdArgs),
+    /// List secrets.
+    List(secrets::ListArgs),
+    /// List a secret's versions and their staging labels.
+    Versions(secrets::VersionsArgs),
+    /// Schedule a secret for deletion (restorable for 7–30 days).
+    Delete(secrets::DeleteArgs),
+    /// Cancel a scheduled deletion.
+    Restore(secrets::IdArgs),
+    /// Add or change tags.
+    Tag(secrets::TagArgs),
+    /// Remove tags.
+    Untag(secrets::UntagArgs),
+    /// Configure and start rotation, or cancel it.
+    Rotate(secrets::RotateArgs),
+    /// Fill the Signal9 API-credentials secret from the environment, a prompt or stdin.
+    Populate(populate::PopulateArgs),
+    /// Run a command with the Signal9 API credentials in its environment.
+    Run(run::RunArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -58,12 +94,37 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Agent(args) => agent::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Get(args) => secrets::get(args).map(|()| ExitCode::SUCCESS),
+        Command::Put(args) => secrets::put(args).map(|()| ExitCode::SUCCESS),
+        Command::Describe(args) => secrets::describe(args).map(|()| ExitCode::SUCCESS),
+        Command::List(args) => secrets::list(args).map(|()| ExitCode::SUCCESS),
+        Command::Versions(args) => secrets::versions(args).map(|()| ExitCode::SUCCESS),
+        Command::Delete(args) => secrets::delete(args).map(|()| ExitCode::SUCCESS),
+        Command::Restore(args) => secrets::restore(args).map(|()| ExitCode::SUCCESS),
+        Command::Tag(args) => secrets::tag(args).map(|()| ExitCode::SUCCESS),
+        Command::Untag(args) => secrets::untag(args).map(|()| ExitCode::SUCCESS),
+        Command::Rotate(args) => secrets::rotate(args).map(|()| ExitCode::SUCCESS),
+        Command::Populate(args) => populate::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "s9-secrets",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            api::exit_code(&e)
         }
     }
 }

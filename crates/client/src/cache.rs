@@ -259,14 +259,10 @@ impl SecretsCache {
     /// A JSON document that validates itself ([`SecretDocument`]), AWSCURRENT.
     pub async fn get_document<T: SecretDocument>(&self, secret_id: &str) -> Result<Arc<T>, Error> {
         fn decode<T: SecretDocument>(id: &str, value: SecretValue) -> Result<Decoded, Error> {
-            let doc: T = decode::json(id, text(id, &value, T::EXPECTED)?, T::EXPECTED)?;
-            doc.validate().map_err(|f| Error::Invalid {
-                secret_id: id.to_owned(),
-                expected: T::EXPECTED,
-                field: Some(f.field),
-                problem: f.problem,
-            })?;
-            Ok(Arc::new(doc))
+            Ok(Arc::new(decode::document::<T>(
+                id,
+                text(id, &value, T::EXPECTED)?,
+            )?))
         }
         self.get_as(
             secret_id,

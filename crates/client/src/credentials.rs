@@ -17,6 +17,44 @@ pub struct ApiCredentials {
 }
 
 impl ApiCredentials {
+    /// The document's field names, in order.
+    pub const FIELDS: [&'static str; 3] = ["alphaVantageApiKey", "alpacaApiKey", "alpacaApiSecret"];
+
+    /// Checked credentials from their three values, as `populate` takes them.
+    pub fn new(
+        alpha_vantage_api_key: SecretString,
+        alpaca_api_key: SecretString,
+        alpaca_api_secret: SecretString,
+    ) -> Result<Self, crate::Error> {
+        let creds = Self {
+            alpha_vantage_api_key,
+            alpaca_api_key,
+            alpaca_api_secret,
+        };
+        creds.validate().map_err(|f| crate::Error::Invalid {
+            secret_id: String::new(),
+            expected: Self::EXPECTED,
+            field: Some(f.field),
+            problem: f.problem,
+        })?;
+        Ok(creds)
+    }
+
+    /// Parses and checks a credentials document, as the cache does before caching it.
+    pub fn parse(text: &str) -> Result<Self, crate::Error> {
+        crate::decode::document("", text)
+    }
+
+    /// The secret's JSON document, built by a real encoder (any character survives).
+    pub fn to_json(&self) -> SecretString {
+        let doc = serde_json::json!({
+            "alphaVantageApiKey": self.alpha_vantage_api_key.expose_secret(),
+            "alpacaApiKey": self.alpaca_api_key.expose_secret(),
+            "alpacaApiSecret": self.alpaca_api_secret.expose_secret(),
+        });
+        SecretString::from(doc.to_string())
+    }
+
     pub fn alpha_vantage_api_key(&self) -> &SecretString {
         &self.alpha_vantage_api_key
     }
@@ -112,14 +150,7 @@ mod tests {
             "alphaVantageApiKey": av, "alpacaApiKey": key, "alpacaApiSecret": secret
         })
         .to_string();
-        let creds: ApiCredentials = crate::decode::json("s", &text, ApiCredentials::EXPECTED)?;
-        creds.validate().map_err(|f| crate::Error::Invalid {
-            secret_id: "s".into(),
-            expected: ApiCredentials::EXPECTED,
-            field: Some(f.field),
-            problem: f.problem,
-        })?;
-        Ok(creds)
+        ApiCredentials::parse(&text)
     }
 
     fn field_problem(av: &str, key: &str, secret: &str) -> (String, String) {
@@ -137,6 +168,8 @@ mod tests {
     fn plausible_credentials_pass_and_debug_hides_them() {
         let creds = parse(AV, KEY, SECRET).expect("valid");
         assert_eq!(creds.alpaca_api_key().expose_secret(), KEY);
+        let again = ApiCredentials::parse(creds.to_json().expose_secret()).expect("round trip");
+        assert_eq!(again.alpaca_api_secret().expose_secret(), SECRET);
         let debug = format!("{creds:?}");
         for v in [AV, KEY, SECRET] {
             assert!(!debug.contains(v), "{debug}");

@@ -31,6 +31,18 @@ impl FieldError {
     }
 }
 
+/// Parses and validates a [`SecretDocument`].
+pub(crate) fn document<T: SecretDocument>(secret_id: &str, text: &str) -> Result<T, Error> {
+    let doc: T = json(secret_id, text, T::EXPECTED)?;
+    doc.validate().map_err(|f| Error::Invalid {
+        secret_id: secret_id.to_owned(),
+        expected: T::EXPECTED,
+        field: Some(f.field),
+        problem: f.problem,
+    })?;
+    Ok(doc)
+}
+
 /// Parses `text` as JSON into `T`, reporting only where and what kind of problem there was.
 pub(crate) fn json<T: DeserializeOwned>(
     secret_id: &str,

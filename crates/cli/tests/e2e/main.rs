@@ -6,6 +6,7 @@
 mod agent;
 mod api;
 mod audit;
+mod cli;
 mod client;
 mod conformance;
 mod harness;

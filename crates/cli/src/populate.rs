@@ -1,0 +1,216 @@
+//! `s9-secrets populate`: fills the Signal9 API-credentials secret without a key ever being
+//! on a command line, in a shell history or on the screen.
+//!
+//! Values come from `ALPHAVANTAGE_API_KEY`, `ALPACA_API_KEY`, `ALPACA_API_SECRET`, or from
+//! prompts without echo on a terminal, or as a JSON document on stdin (`--stdin-json`). They
+//! are checked as the client library checks them, encoded by a real JSON encoder, and
+//! written idempotently: the ClientRequestToken is derived from the document, so running
+//! the same population twice leaves one version.
+
+use std::io::{IsTerminal as _, Read as _};
+
+use anyhow::Context as _;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
+use aws_sdk_secretsmanager::types::Tag;
+use s9_client::ApiCredentials;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::api::{ApiArgs, Failure, Output, exit, print_fields, print_json};
+
+/// Environment variables read, in the document's field order.
+const ENV: [&str; 3] = [
+    "ALPHAVANTAGE_API_KEY",
+    "ALPACA_API_KEY",
+    "ALPACA_API_SECRET",
+];
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PopulateArgs {
+    /// Name or ARN of the secret.
+    #[arg(default_value = "signal9-advisor/api-credentials")]
+    secret_id: String,
+    /// Read the whole document (`{"alphaVantageApiKey": …}`) from stdin.
+    #[arg(long)]
+    stdin_json: bool,
+    /// Description, when the secret is created.
+    #[arg(
+        long,
+        default_value = "External API credentials for AlphaVantage and Alpaca"
+    )]
+    description: String,
+    /// Tags KEY=VALUE when the secret is created (default: Project=Signal9Advisor).
+    #[arg(long = "tag", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// KMS key for a new secret (AWS only).
+    #[arg(long)]
+    kms_key_id: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+fn invalid(e: &s9_client::Error) -> Failure {
+    match e {
+        s9_client::Error::Invalid { field, problem, .. } => Failure::new(
+            exit::INVALID,
+            format!(
+                "{}: {problem}",
+                field.as_deref().unwrap_or("the credentials document")
+            ),
+            Some("nothing was written; fix the value and run populate again"),
+        ),
+        other => Failure::new(exit::INVALID, other.to_string(), None),
+    }
+}
+
+/// The credentials, from stdin JSON, the environment, or prompts.
+fn read_credentials(stdin_json: bool) -> anyhow::Result<ApiCredentials> {
+    if stdin_json {
+        let mut text = Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading stdin")?;
+        return ApiCredentials::parse(&text).map_err(|e| invalid(&e).into());
+    }
+    let mut values = Vec::with_capacity(3);
+    let interactive = std::io::stdin().is_terminal();
+    for (name, field) in ENV.iter().zip(ApiCredentials::FIELDS) {
+        let value = match std::env::var(name) {
+            Ok(v) if !v.is_empty() => v,
+            _ if interactive => rpassword::prompt_password(format!("{field} ({name}): "))
+                .context("reading from the terminal")?,
+            _ => {
+                return Err(Failure::new(
+                    exit::INVALID,
+                    format!("{name} is not set"),
+                    Some("set ALPHAVANTAGE_API_KEY, ALPACA_API_KEY and ALPACA_API_SECRET, run on a terminal to be prompted, or pipe the JSON document with --stdin-json"),
+                )
+                .into());
+            }
+        };
+        values.push(SecretString::from(value));
+    }
+    let mut values = values.into_iter();
+    let mut next = || values.next().unwrap_or_else(|| SecretString::from(""));
+    ApiCredentials::new(next(), next(), next()).map_err(|e| invalid(&e).into())
+}
+
+/// The ClientRequestToken for a document: HMAC-SHA256 keyed by the document itself, over
+/// the secret's name, as a UUID. The same population gives the same token (AWS then keeps
+/// one version); the token reveals nothing practical about the keys, which are far too
+/// long to guess.
+fn request_token(secret_id: &str, document: &SecretString) -> String {
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        document.expose_secret().as_bytes(),
+    );
+    let tag = aws_lc_rs::hmac::sign(&key, format!("s9-populate-v1:{secret_id}").as_bytes());
+    let h = hex::encode(&tag.as_ref()[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
+    let creds = read_credentials(args.stdin_json)?;
+    let document = creds.to_json();
+    let token = request_token(&args.secret_id, &document);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let client = args.api.client().await;
+        let existing = match client
+            .describe_secret()
+            .secret_id(&args.secret_id)
+            .send()
+            .await
+        {
+            Ok(d) => Some(d),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+            Err(e) => {
+                return Err(Failure::from_sdk(&format!("looking up {}", args.secret_id), &e).into());
+            }
+        };
+        let (outcome, version) = match existing {
+            None => {
+                let mut tags = args.tags.clone();
+                if tags.is_empty() {
+                    tags.push(("Project".into(), "Signal9Advisor".into()));
+                }
+                let o = client
+                    .create_secret()
+                    .name(&args.secret_id)
+                    .description(&args.description)
+                    .client_request_token(&token)
+                    .secret_string(document.expose_secret())
+                    .set_kms_key_id(args.kms_key_id.clone())
+                    .set_tags(Some(
+                        tags.iter()
+                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| Failure::from_sdk(&format!("creating {}", args.secret_id), &e))?;
+                ("created", o.version_id().unwrap_or_default().to_owned())
+            }
+            Some(d) => {
+                let known = d
+                    .version_ids_to_stages()
+                    .is_some_and(|m| m.contains_key(&token));
+                let o = client
+                    .put_secret_value()
+                    .secret_id(&args.secret_id)
+                    .client_request_token(&token)
+                    .secret_string(document.expose_secret())
+                    .send()
+                    .await
+                    .map_err(|e| Failure::from_sdk(&format!("writing {}", args.secret_id), &e))?;
+                (
+                    if known { "unchanged" } else { "new version" },
+                    o.version_id().unwrap_or_default().to_owned(),
+                )
+            }
+        };
+        match args.api.output {
+            Output::Json => print_json(&json!({"Secret": args.secret_id, "VersionId": version,
+                "Outcome": outcome, "FieldsSet": ApiCredentials::FIELDS})),
+            Output::Table => print_fields(&[
+                ("Secret", args.secret_id.clone()),
+                ("Version", version),
+                ("Outcome", outcome.to_owned()),
+                ("Fields set", ApiCredentials::FIELDS.join(", ")),
+            ]),
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_per_document_and_secret_and_fit_aws_limits() {
+        let doc = SecretString::from("{\"a\":\"b\"}");
+        let t = request_token("s", &doc);
+        assert_eq!(t, request_token("s", &doc));
+        assert_ne!(t, request_token("other", &doc));
+        assert_ne!(t, request_token("s", &SecretString::from("{\"a\":\"c\"}")));
+        assert_eq!(t.len(), 36);
+    }
+}

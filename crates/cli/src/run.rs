@@ -1,0 +1,74 @@
+//! `s9-secrets run --secret ID -- CMD ARGS…`: runs CMD with the Signal9 API credentials in
+//! its environment, read through the caching client; the keys never touch a file or the
+//! command line.
+
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+
+use anyhow::Context as _;
+use s9_client::SecretsCache;
+use secrecy::ExposeSecret as _;
+
+use crate::api::{ApiArgs, Failure, exit};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The API-credentials secret.
+    #[arg(long, default_value = "signal9-advisor/api-credentials")]
+    secret: String,
+    /// Variable for the AlphaVantage key.
+    #[arg(long, default_value = "ALPHAVANTAGE_API_KEY")]
+    alpha_vantage_var: String,
+    /// Variable for the Alpaca key id.
+    #[arg(long, default_value = "ALPACA_API_KEY")]
+    alpaca_key_var: String,
+    /// Variable for the Alpaca secret.
+    #[arg(long, default_value = "ALPACA_API_SECRET")]
+    alpaca_secret_var: String,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let creds = runtime.block_on(async {
+        let sdk = args.api.sdk_config().await;
+        let cache = SecretsCache::builder().build_from_sdk_config(&sdk);
+        cache.api_credentials(&args.secret).await.map_err(|e| {
+            let code = match e {
+                s9_client::Error::NotFound { .. } => exit::NOT_FOUND,
+                s9_client::Error::AccessDenied { .. } => exit::DENIED,
+                ref e if e.is_transient() => exit::UNAVAILABLE,
+                _ => exit::INVALID,
+            };
+            Failure::new(code, e.to_string(), None)
+        })
+    })?;
+    drop(runtime);
+    let (program, rest) = args.command.split_first().context("no command to run")?;
+    // exec: the command takes this process's place, signals and exit status included.
+    let err = Command::new(program)
+        .args(rest)
+        .env(
+            &args.alpha_vantage_var,
+            creds.alpha_vantage_api_key().expose_secret(),
+        )
+        .env(&args.alpaca_key_var, creds.alpaca_api_key().expose_secret())
+        .env(
+            &args.alpaca_secret_var,
+            creds.alpaca_api_secret().expose_secret(),
+        )
+        .exec();
+    Err(Failure::new(
+        exit::FAILURE,
+        format!("could not run {program}: {err}"),
+        None,
+    )
+    .into())
+}
