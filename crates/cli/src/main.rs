@@ -14,6 +14,7 @@ mod populate;
 mod run;
 mod secrets;
 mod serve;
+mod stack;
 
 use std::process::ExitCode;
 
@@ -76,6 +77,10 @@ enum Command {
     Populate(populate::PopulateArgs),
     /// Run a command with the Signal9 API credentials in its environment.
     Run(run::RunArgs),
+    /// Make a running service match a stack spec (signal9.toml); shows the plan first.
+    Apply(stack::ApplyArgs),
+    /// Print the CloudFormation template for a stack spec (for real AWS).
+    Synth(stack::SynthArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -106,6 +111,8 @@ fn main() -> ExitCode {
         Command::Rotate(args) => secrets::rotate(args).map(|()| ExitCode::SUCCESS),
         Command::Populate(args) => populate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Apply(args) => stack::apply(args).map(|()| ExitCode::SUCCESS),
+        Command::Synth(args) => stack::synth(args).map(|()| ExitCode::SUCCESS),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -142,7 +142,9 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
             Ok(d) => Some(d),
             Err(e) if e.code() == Some("ResourceNotFoundException") => None,
             Err(e) => {
-                return Err(Failure::from_sdk(&format!("looking up {}", args.secret_id), &e).into());
+                return Err(
+                    Failure::from_sdk(&format!("looking up {}", args.secret_id), &e).into(),
+                );
             }
         };
         let (outcome, version) = match existing {

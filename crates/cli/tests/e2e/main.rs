@@ -13,4 +13,5 @@ mod harness;
 mod policies;
 mod proxy;
 mod robustness;
+mod stack;
 mod tools;
