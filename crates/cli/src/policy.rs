@@ -16,6 +16,12 @@ pub(crate) enum PolicyCommand {
     Simulate(SimulateArgs),
     /// Check a policy document; errors name their JSON path.
     Validate(ValidateArgs),
+    /// Print a secret's resource policy (from the service).
+    Get(crate::secrets::IdArgs),
+    /// Attach a resource policy to a secret (BlockPublicPolicy on).
+    Put(crate::secrets::PutPolicyArgs),
+    /// Remove a secret's resource policy.
+    Delete(crate::secrets::IdArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +69,11 @@ pub(crate) fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Simulate(args) => simulate(&args).map(|()| ExitCode::SUCCESS),
         PolicyCommand::Validate(args) => validate(&args),
+        PolicyCommand::Get(args) => crate::secrets::get_policy(args).map(|()| ExitCode::SUCCESS),
+        PolicyCommand::Put(args) => crate::secrets::put_policy(args).map(|()| ExitCode::SUCCESS),
+        PolicyCommand::Delete(args) => {
+            crate::secrets::delete_policy(args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -637,3 +637,72 @@ pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PutPolicyArgs {
+    /// Name or ARN of the secret.
+    secret_id: String,
+    /// The policy document (JSON).
+    #[arg(long)]
+    file: PathBuf,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+pub(crate) fn get_policy(args: IdArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let o = args
+            .api
+            .client()
+            .await
+            .get_resource_policy()
+            .secret_id(&args.secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::from_sdk(&format!("reading the policy of {}", args.secret_id), &e)
+            })?;
+        match o.resource_policy().map(serde_json::from_str::<Value>) {
+            Some(Ok(policy)) => print_json(&policy),
+            Some(Err(_)) => println!("{}", o.resource_policy().unwrap_or_default()),
+            None => eprintln!("{} has no resource policy", args.secret_id),
+        }
+        Ok(())
+    })
+}
+
+pub(crate) fn put_policy(args: PutPolicyArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    runtime()?.block_on(async {
+        args.api
+            .client()
+            .await
+            .put_resource_policy()
+            .secret_id(&args.secret_id)
+            .resource_policy(text)
+            .block_public_policy(true)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::from_sdk(&format!("setting the policy of {}", args.secret_id), &e)
+            })?;
+        Ok(())
+    })
+}
+
+pub(crate) fn delete_policy(args: IdArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        args.api
+            .client()
+            .await
+            .delete_resource_policy()
+            .secret_id(&args.secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::from_sdk(&format!("removing the policy of {}", args.secret_id), &e)
+            })?;
+        Ok(())
+    })
+}

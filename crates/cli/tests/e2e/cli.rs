@@ -311,6 +311,28 @@ fn api_commands_and_their_exit_codes() {
     ));
     assert_eq!(described["RotationRules"]["AutomaticallyAfterDays"], 30);
 
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/signal9/resource-policy.json"
+    );
+    assert!(
+        cli(
+            &server,
+            &["policy", "put", "app/db", "--file", policy],
+            &[],
+            None
+        )
+        .status
+        .success()
+    );
+    let got = json(&cli(&server, &["policy", "get", "app/db"], &[], None));
+    assert_eq!(got["Statement"][1]["Sid"], "NeverDelete");
+    assert!(
+        cli(&server, &["policy", "delete", "app/db"], &[], None)
+            .status
+            .success()
+    );
+
     let missing = cli(&server, &["describe", "nope"], &[], None);
     assert_eq!(missing.status.code(), Some(3));
     assert!(text(&missing).contains("hint: check the name with `s9-secrets list`"));
