@@ -127,6 +127,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("s9_client/get_string", |b| {
         b.iter(|| ready(ours.get_string(black_box(NAME))).expect("hit"));
     });
+    let handle = ours.api_credentials_handle(NAME);
+    group.bench_function("s9_client/api_credentials_handle", |b| {
+        b.iter(|| ready(black_box(&handle).get()).expect("hit"));
+    });
+    let string_handle = ours.string_handle(NAME);
+    group.bench_function("s9_client/string_handle", |b| {
+        b.iter(|| ready(black_box(&string_handle).get()).expect("hit"));
+    });
     group.bench_function("aws_secretsmanager_caching/get_secret_value", |b| {
         b.iter(|| ready(theirs.get_secret_value(black_box(NAME), None, None, false)).expect("hit"));
     });

@@ -7,13 +7,14 @@
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// A point in time: how long after the cache clock's origin.
 type Tick = Duration;
 
+use arc_swap::ArcSwapOption;
 use aws_sdk_secretsmanager::Client;
 use backon::BackoffBuilder as _;
 use secrecy::SecretString;
@@ -137,20 +138,22 @@ struct Good {
     refresh_at: Tick,
 }
 
-/// One (version, type) of a secret.
+/// One (version, type) of a secret. Shared by the cache and by [`SecretHandle`]s, which
+/// read it without looking anything up.
 struct Slot {
     version: Version,
     kind: TypeId,
-    good: Option<Good>,
-    refreshing: bool,
+    /// The last good value, swapped whole: a hit reads it without a lock.
+    good: ArcSwapOption<Good>,
+    refreshing: AtomicBool,
     /// Held by the one caller that talks to the backend for this slot.
-    flight: Arc<tokio::sync::Mutex<()>>,
+    flight: tokio::sync::Mutex<()>,
 }
 
-/// Everything cached for one secret id. All of it sits under the cache's one lock: a hit
-/// takes it for reading once; only stores, breaker updates and forced refreshes write.
+/// Everything cached for one secret id; its slots' states have their own locks, the rest
+/// is changed under the cache's write lock.
 struct Bucket {
-    slots: Vec<Slot>,
+    slots: Vec<Arc<Slot>>,
     breaker: Breaker,
     last_forced: Option<Tick>,
 }
@@ -258,17 +261,11 @@ impl SecretsCache {
 
     /// A JSON document that validates itself ([`SecretDocument`]), AWSCURRENT.
     pub async fn get_document<T: SecretDocument>(&self, secret_id: &str) -> Result<Arc<T>, Error> {
-        fn decode<T: SecretDocument>(id: &str, value: SecretValue) -> Result<Decoded, Error> {
-            Ok(Arc::new(decode::document::<T>(
-                id,
-                text(id, &value, T::EXPECTED)?,
-            )?))
-        }
         self.get_as(
             secret_id,
             &Version::CURRENT,
             TypeId::of::<Validated<T>>(),
-            decode::<T>,
+            document_decoder::<T>,
         )
         .await
     }
@@ -300,18 +297,11 @@ impl SecretsCache {
 
     /// A text secret (AWSCURRENT).
     pub async fn get_string(&self, secret_id: &str) -> Result<Arc<SecretString>, Error> {
-        fn decode(id: &str, mut value: SecretValue) -> Result<Decoded, Error> {
-            let s = value
-                .string
-                .take()
-                .ok_or_else(|| not_text(id, "text secret"))?;
-            Ok(Arc::new(s))
-        }
         self.get_as(
             secret_id,
             &Version::CURRENT,
             TypeId::of::<SecretString>(),
-            decode,
+            string_decoder,
         )
         .await
     }
@@ -347,9 +337,14 @@ impl SecretsCache {
                 return false;
             }
             bucket.last_forced = Some(now);
-            for good in bucket.slots.iter_mut().filter_map(|s| s.good.as_mut()) {
-                good.expires = now;
-                good.refresh_at = now;
+            for slot in &bucket.slots {
+                if let Some(good) = slot.good.load_full() {
+                    slot.good.store(Some(Arc::new(Good {
+                        value: Arc::clone(&good.value),
+                        expires: now,
+                        refresh_at: now,
+                    })));
+                }
             }
         }
         self.inner
@@ -385,45 +380,48 @@ impl SecretsCache {
         kind: TypeId,
         decoder: Decoder,
     ) -> Result<Arc<T>, Error> {
-        let value = match self.hit(secret_id, version, kind, decoder) {
-            Some(v) => v,
+        let found = {
+            let buckets = read(&self.inner.buckets);
+            buckets.get(secret_id).and_then(|b| {
+                b.slots
+                    .iter()
+                    .find(|s| s.kind == kind && s.version == *version)
+                    .map(|slot| (self.fresh(slot, secret_id, version, decoder), slot))
+                    .map(|(v, slot)| v.ok_or_else(|| Arc::clone(slot)))
+            })
+        };
+        let value = match found {
+            Some(Ok(v)) => v,
             // Boxed: the miss path holds the SDK's large request future, and inlining it
             // would make every hit build (and copy) a future of that size.
-            None => Box::pin(self.miss(secret_id, version, kind, decoder)).await?,
+            Some(Err(slot)) => Box::pin(self.miss(secret_id, version, slot, decoder)).await?,
+            None => {
+                let slot = self.slot(secret_id, version, kind);
+                Box::pin(self.miss(secret_id, version, slot, decoder)).await?
+            }
         };
         Ok(downcast(value))
     }
 
-    /// The fast path: a fresh value, under one read lock.
-    fn hit(
+    /// The fast path: the slot's value if fresh (no lock); starts a background refresh once
+    /// it is due.
+    fn fresh(
         &self,
+        slot: &Arc<Slot>,
         secret_id: &str,
         version: &Version,
-        kind: TypeId,
         decoder: Decoder,
     ) -> Option<Decoded> {
         let now = self.inner.clock.now();
         let (value, refresh) = {
-            let buckets = read(&self.inner.buckets);
-            let slot = buckets
-                .get(secret_id)?
-                .slots
-                .iter()
-                .find(|s| s.kind == kind && s.version == *version)?;
-            let good = slot.good.as_ref().filter(|g| now < g.expires)?;
-            (
-                Arc::clone(&good.value),
-                now >= good.refresh_at && !slot.refreshing,
-            )
+            let guard = slot.good.load();
+            let good = guard.as_deref().filter(|g| now < g.expires)?;
+            (Arc::clone(&good.value), now >= good.refresh_at)
         };
         self.inner.counters.hits.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.hits.increment(1);
-        if refresh
-            && self.with_slot(secret_id, version, kind, |_, slot| {
-                !std::mem::replace(&mut slot.refreshing, true)
-            })
-        {
-            self.refresh_in_background(secret_id, version, kind, decoder);
+        if refresh && !slot.refreshing.swap(true, Ordering::AcqRel) {
+            self.refresh_in_background(secret_id, version, Arc::clone(slot), decoder);
         }
         Some(value)
     }
@@ -432,11 +430,11 @@ impl SecretsCache {
         &self,
         secret_id: &str,
         version: &Version,
-        kind: TypeId,
+        slot: Arc<Slot>,
         decoder: Decoder,
     ) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.with_slot(secret_id, version, kind, |_, s| s.refreshing = false);
+            slot.refreshing.store(false, Ordering::Release);
             return;
         };
         self.inner
@@ -448,12 +446,11 @@ impl SecretsCache {
         let span = tracing::debug_span!("secrets_cache.refresh_ahead", secret_id = %id);
         runtime.spawn(
             async move {
-                let flight = cache.with_slot(&id, &version, kind, |_, s| Arc::clone(&s.flight));
-                let _flight = flight.lock().await;
-                if let Err(e) = cache.load(&id, &version, kind, decoder).await {
+                let _flight = slot.flight.lock().await;
+                if let Err(e) = cache.load(&id, &version, &slot, decoder).await {
                     tracing::warn!(error = %e, "refresh ahead of expiry failed; the cached value stays until it expires");
                 }
-                cache.with_slot(&id, &version, kind, |_, s| s.refreshing = false);
+                slot.refreshing.store(false, Ordering::Release);
             }
             .instrument(span),
         );
@@ -465,21 +462,21 @@ impl SecretsCache {
         &self,
         secret_id: &str,
         version: &Version,
-        kind: TypeId,
+        slot: Arc<Slot>,
         decoder: Decoder,
     ) -> Result<Decoded, Error> {
-        let flight = self.with_slot(secret_id, version, kind, |_, s| Arc::clone(&s.flight));
-        let _flight = flight
+        let _flight = slot
+            .flight
             .lock()
             .instrument(tracing::trace_span!("secrets_cache.wait"))
             .await;
-        if let Some(value) = self.hit(secret_id, version, kind, decoder) {
+        if let Some(value) = self.fresh(&slot, secret_id, version, decoder) {
             return Ok(value);
         }
         self.inner.counters.misses.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.misses.increment(1);
         let span = tracing::info_span!("secrets_cache.fetch", secret_id, version = ?version);
-        self.load(secret_id, version, kind, decoder)
+        self.load(secret_id, version, &slot, decoder)
             .instrument(span)
             .await
     }
@@ -490,11 +487,11 @@ impl SecretsCache {
         &self,
         secret_id: &str,
         version: &Version,
-        kind: TypeId,
+        slot: &Slot,
         decoder: Decoder,
     ) -> Result<Decoded, Error> {
         let now = self.inner.clock.now();
-        let result = match self.with_slot(secret_id, version, kind, |b, _| b.breaker.permit(now)) {
+        let result = match self.with_bucket(secret_id, |b| b.breaker.permit(now)) {
             Permit::Reject { retry_in } => {
                 self.inner
                     .counters
@@ -513,7 +510,7 @@ impl SecretsCache {
                 let fetched = self.fetch(secret_id, version).await;
                 let now = self.inner.clock.now();
                 let transient = fetched.as_ref().is_err_and(Error::is_transient);
-                self.with_slot(secret_id, version, kind, |b, _| {
+                self.with_bucket(secret_id, |b| {
                     self.record_outcome(secret_id, &mut b.breaker, transient, now);
                 });
                 fetched.and_then(|value| {
@@ -528,9 +525,7 @@ impl SecretsCache {
             }
         };
         let now = self.inner.clock.now();
-        self.with_slot(secret_id, version, kind, |_, slot| {
-            self.settle(secret_id, slot, result, now)
-        })
+        self.settle(secret_id, slot, result, now)
     }
 
     fn record_outcome(&self, secret_id: &str, breaker: &mut Breaker, transient: bool, now: Tick) {
@@ -554,18 +549,20 @@ impl SecretsCache {
     fn settle(
         &self,
         secret_id: &str,
-        slot: &mut Slot,
+        slot: &Slot,
         result: Result<Decoded, Error>,
         now: Tick,
     ) -> Result<Decoded, Error> {
         match result {
             Ok(value) => {
-                slot.good = Some(self.good(Arc::clone(&value), now));
+                slot.good
+                    .store(Some(Arc::new(self.good(Arc::clone(&value), now))));
                 Ok(value)
             }
             Err(e) if e.is_transient() => {
                 let window = self.inner.config.stale_window;
-                match slot.good.as_ref().filter(|g| now < g.expires + window) {
+                let last = slot.good.load_full();
+                match last.as_deref().filter(|g| now < g.expires + window) {
                     Some(good) => {
                         self.inner
                             .counters
@@ -580,7 +577,7 @@ impl SecretsCache {
             }
             Err(e @ Error::Invalid { .. }) => Err(e),
             Err(e) => {
-                if slot.good.take().is_some() {
+                if slot.good.swap(None).is_some() {
                     tracing::warn!(secret_id, error = %e, "cached value dropped: Secrets Manager refuses it for good");
                 }
                 Err(e)
@@ -643,45 +640,142 @@ impl SecretsCache {
         }
     }
 
-    /// Runs `f` on the secret's bucket and on the slot for (version, kind), creating both if
-    /// needed, under the write lock.
-    fn with_slot<R>(
-        &self,
-        secret_id: &str,
-        version: &Version,
-        kind: TypeId,
-        f: impl FnOnce(&mut Bucket, &mut Slot) -> R,
-    ) -> R {
+    /// Runs `f` on the secret's bucket, creating it if needed, under the write lock.
+    fn with_bucket<R>(&self, secret_id: &str, f: impl FnOnce(&mut Bucket) -> R) -> R {
         let c = &self.inner.config;
         let mut buckets = write(&self.inner.buckets);
-        let bucket = buckets.entry(secret_id.into()).or_insert_with(|| Bucket {
+        f(buckets.entry(secret_id.into()).or_insert_with(|| Bucket {
             slots: Vec::new(),
             breaker: Breaker::new(c.breaker_threshold, c.breaker_cooldown),
             last_forced: None,
-        });
-        let index = bucket
-            .slots
-            .iter()
-            .position(|s| s.kind == kind && s.version == *version);
-        // The slot is taken out for the call, so that it and its bucket can both be lent
-        // mutably, and put back in its place.
-        let mut slot = match index {
-            Some(i) => bucket.slots.swap_remove(i),
-            None => Slot {
+        }))
+    }
+
+    /// The slot for (secret, version, kind), created on first use.
+    fn slot(&self, secret_id: &str, version: &Version, kind: TypeId) -> Arc<Slot> {
+        self.with_bucket(secret_id, |bucket| {
+            if let Some(slot) = bucket
+                .slots
+                .iter()
+                .find(|s| s.kind == kind && s.version == *version)
+            {
+                return Arc::clone(slot);
+            }
+            let slot = Arc::new(Slot {
                 version: version.clone(),
                 kind,
-                good: None,
-                refreshing: false,
-                flight: Arc::new(tokio::sync::Mutex::new(())),
-            },
-        };
-        let result = f(bucket, &mut slot);
-        bucket.slots.push(slot);
-        if let Some(i) = index {
-            let last = bucket.slots.len() - 1;
-            bucket.slots.swap(i, last);
+                good: ArcSwapOption::empty(),
+                refreshing: AtomicBool::new(false),
+                flight: tokio::sync::Mutex::new(()),
+            });
+            bucket.slots.push(Arc::clone(&slot));
+            slot
+        })
+    }
+}
+
+fn document_decoder<T: SecretDocument>(id: &str, value: SecretValue) -> Result<Decoded, Error> {
+    Ok(Arc::new(decode::document::<T>(
+        id,
+        text(id, &value, T::EXPECTED)?,
+    )?))
+}
+
+fn string_decoder(id: &str, mut value: SecretValue) -> Result<Decoded, Error> {
+    let s = value
+        .string
+        .take()
+        .ok_or_else(|| not_text(id, "text secret"))?;
+    Ok(Arc::new(s))
+}
+
+/// A prepared reader of one secret: `get` finds its entry without a lookup, which makes a
+/// hit cheaper than [`SecretsCache::get_document`] by name. Clones share the entry.
+pub struct SecretHandle<T> {
+    cache: SecretsCache,
+    secret_id: Arc<str>,
+    version: Version,
+    slot: Arc<Slot>,
+    decoder: Decoder,
+    _value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SecretHandle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            secret_id: Arc::clone(&self.secret_id),
+            version: self.version.clone(),
+            slot: Arc::clone(&self.slot),
+            decoder: self.decoder,
+            _value: std::marker::PhantomData,
         }
-        result
+    }
+}
+
+impl<T> std::fmt::Debug for SecretHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretHandle")
+            .field("secret_id", &self.secret_id)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + Sync + 'static> SecretHandle<T> {
+    /// The value, from the cache when fresh; otherwise as [`SecretsCache`] reads it.
+    pub async fn get(&self) -> Result<Arc<T>, Error> {
+        let cache = &self.cache;
+        let value = match cache.fresh(&self.slot, &self.secret_id, &self.version, self.decoder) {
+            Some(v) => v,
+            None => {
+                Box::pin(cache.miss(
+                    &self.secret_id,
+                    &self.version,
+                    Arc::clone(&self.slot),
+                    self.decoder,
+                ))
+                .await?
+            }
+        };
+        Ok(downcast(value))
+    }
+
+    /// As [`SecretsCache::invalidate`] for this secret.
+    pub fn invalidate(&self) -> bool {
+        self.cache.invalidate(&self.secret_id)
+    }
+}
+
+impl SecretsCache {
+    /// A prepared reader of the Signal9 API credentials (AWSCURRENT).
+    pub fn api_credentials_handle(&self, secret_id: &str) -> SecretHandle<ApiCredentials> {
+        self.document_handle(secret_id)
+    }
+
+    /// A prepared reader of a [`SecretDocument`] (AWSCURRENT).
+    pub fn document_handle<T: SecretDocument>(&self, secret_id: &str) -> SecretHandle<T> {
+        self.handle(
+            secret_id,
+            TypeId::of::<Validated<T>>(),
+            document_decoder::<T>,
+        )
+    }
+
+    /// A prepared reader of a text secret (AWSCURRENT).
+    pub fn string_handle(&self, secret_id: &str) -> SecretHandle<SecretString> {
+        self.handle(secret_id, TypeId::of::<SecretString>(), string_decoder)
+    }
+
+    fn handle<T>(&self, secret_id: &str, kind: TypeId, decoder: Decoder) -> SecretHandle<T> {
+        SecretHandle {
+            cache: self.clone(),
+            secret_id: secret_id.into(),
+            version: Version::CURRENT,
+            slot: self.slot(secret_id, &Version::CURRENT, kind),
+            decoder,
+            _value: std::marker::PhantomData,
+        }
     }
 }
 

@@ -113,13 +113,18 @@ async fn values_are_cached_for_the_ttl_and_a_rotation_is_picked_up_after_it() {
     );
     assert_eq!(cache.stats().backend_calls, 1);
 
+    // A prepared handle shares the entry: a hit, no backend call.
+    let handle = cache.api_credentials_handle(NAME);
+    assert_eq!(alpaca_key(&handle.get().await.expect("handle hit")), key1);
+
     clock.advance(Duration::from_secs(101)); // past the 300 s TTL
+    assert_eq!(alpaca_key(&handle.get().await.expect("reread")), key2);
     assert_eq!(
-        alpaca_key(&cache.api_credentials(NAME).await.expect("reread")),
+        alpaca_key(&cache.api_credentials(NAME).await.expect("hit")),
         key2
     );
     let stats = cache.stats();
-    assert_eq!((stats.backend_calls, stats.hits, stats.misses), (2, 1, 2));
+    assert_eq!((stats.backend_calls, stats.hits, stats.misses), (2, 3, 2));
 }
 
 #[tokio::test]
