@@ -67,6 +67,15 @@ impl ApiArgs {
     }
 }
 
+/// The runtime an API command runs its requests on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 /// A failure with its exit code and, where there is one, what to do about it.
 #[derive(Debug)]
 pub(crate) struct Failure {

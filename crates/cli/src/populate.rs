@@ -127,10 +127,7 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
     let creds = read_credentials(args.stdin_json)?;
     let document = creds.to_json();
     let token = request_token(&args.secret_id, &document);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = crate::api::runtime()?;
     runtime.block_on(async {
         let client = args.api.client().await;
         let existing = match client

@@ -33,10 +33,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = crate::api::runtime()?;
     let creds = runtime.block_on(async {
         let sdk = args.api.sdk_config().await;
         let cache = SecretsCache::builder().build_from_sdk_config(&sdk);

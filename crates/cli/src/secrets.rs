@@ -13,18 +13,11 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::api::{ApiArgs, Failure, Output, exit, print_fields, print_json, print_table};
+use crate::api::{ApiArgs, Failure, Output, exit, print_fields, print_json, print_table, runtime};
 
 fn date(d: Option<&DateTime>) -> String {
     d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
         .unwrap_or_default()
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
 }
 
 fn parse_tag(s: &str) -> Result<(String, String), String> {

@@ -364,10 +364,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
 
 pub(crate) fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = crate::api::runtime()?;
     runtime.block_on(async {
         let client = args.api.client().await;
         let changes = plan(&client, &spec).await?;

@@ -21,18 +21,8 @@ fn keys() -> [String; 3] {
 }
 
 fn cli(server: &TestServer, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = server.cli_command();
     cmd.args(args)
-        .env("S9_ENDPOINT", server.endpoint())
-        .env("AWS_SHARED_CREDENTIALS_FILE", server.credentials_path())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("ALPHAVANTAGE_API_KEY")
-        .env_remove("ALPACA_API_KEY")
-        .env_remove("ALPACA_API_SECRET")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -50,6 +50,23 @@ impl TestServer {
         server
     }
 
+    /// `s9-secrets` pointed at this server as its administrator, with no AWS or Signal9
+    /// variables of the machine leaking in.
+    pub fn cli_command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("S9_ENDPOINT", self.endpoint())
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.credentials_path())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("ALPHAVANTAGE_API_KEY")
+            .env_remove("ALPACA_API_KEY")
+            .env_remove("ALPACA_API_SECRET");
+        cmd
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -14,15 +14,9 @@ fn example(file: &str) -> String {
 }
 
 fn s9(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
+    server
+        .cli_command()
         .args(args)
-        .env("S9_ENDPOINT", server.endpoint())
-        .env("AWS_SHARED_CREDENTIALS_FILE", server.credentials_path())
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
