@@ -42,6 +42,14 @@ async fn handle_in_span(
     request_id: String,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
+    if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return Ok(response);
+    }
     let (parts, body) = req.into_parts();
     let target = parts
         .headers
@@ -107,10 +115,12 @@ async fn handle_in_span(
             outcome: result.as_deref(),
         };
         let event = crate::audit::event(&exchange, &state.account_id, now);
+        let recording = Instant::now();
         let written = match audit.record(event, now) {
             Ok(pending) => pending.wait().await,
             Err(e) => Err(e),
         };
+        state.metrics.observe_audit_write(recording.elapsed());
         if let Err(e) = written {
             tracing::error!(request_id, error = %e, "the request could not be recorded in the audit log");
             // Fail closed: a secret value leaves only with its record written.
@@ -127,6 +137,17 @@ async fn handle_in_span(
             }
         }
     }
+    let secret_read = match (&result, op) {
+        (Ok(_), Some(Operation::GetSecretValue)) => secret_id(&body),
+        _ => None,
+    };
+    state.metrics.observe(&crate::metrics::Observed {
+        operation: op.map_or("Unknown", Operation::name),
+        outcome: result.as_ref().map_or_else(|e| e.code.as_str(), |_| "OK"),
+        principal: principal.map(|p| p.arn.as_str()),
+        latency: started.elapsed(),
+        secret_read: secret_read.as_deref(),
+    });
     let (status, payload, code) = match result {
         Ok(body) => {
             tracing::debug!(request_id, operation = op.map(Operation::name), principal = principal.map(|p| p.arn.as_str()), %peer, latency_us = started.elapsed().as_micros() as u64, "ok");
@@ -157,6 +178,16 @@ async fn handle_in_span(
         headers.insert("x-amzn-errortype", HeaderValue::from_static(code.as_str()));
     }
     Ok(response)
+}
+
+/// The `SecretId` of a request body, for the per-secret read count.
+fn secret_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(rename = "SecretId")]
+        secret_id: String,
+    }
+    serde_json::from_slice::<Id>(body).ok().map(|i| i.secret_id)
 }
 
 /// What processing a request found out, for its response and its audit record.

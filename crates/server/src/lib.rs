@@ -9,6 +9,7 @@ mod audit;
 pub mod config;
 mod dispatch;
 mod http;
+mod metrics;
 pub mod principals;
 
 use std::future::Future;
@@ -134,6 +135,7 @@ pub(crate) struct AppState {
     limits: Limits,
     audit: Option<AuditLog>,
     account_id: String,
+    metrics: metrics::Metrics,
 }
 
 /// A bound, loaded server, ready to run.
@@ -266,6 +268,7 @@ impl Server {
             limits: self.config.limits.clone(),
             audit: self.audit.clone(),
             account_id: self.config.account_id.clone(),
+            metrics: metrics::Metrics::new(self.config.data_dir.join("secrets.redb")),
         });
         let purge = tokio::spawn(purge_loop(
             Arc::clone(&self.service),

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod conformance;
 mod harness;
+mod metrics;
 mod policies;
 mod proxy;
 mod robustness;
