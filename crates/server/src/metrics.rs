@@ -15,15 +15,15 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    operation: String,
+    operation: &'static str,
     /// `OK` or the AWS error code.
-    outcome: String,
+    outcome: &'static str,
     principal: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabel {
-    operation: String,
+    operation: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,7 +33,7 @@ struct SecretLabel {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeniedLabels {
-    operation: String,
+    operation: &'static str,
     principal: String,
 }
 
@@ -58,8 +58,8 @@ pub(crate) struct Metrics {
 /// One finished request, as the metrics see it.
 #[derive(Debug)]
 pub(crate) struct Observed<'a> {
-    pub(crate) operation: &'a str,
-    pub(crate) outcome: &'a str,
+    pub(crate) operation: &'static str,
+    pub(crate) outcome: &'static str,
     pub(crate) principal: Option<&'a str>,
     pub(crate) latency: Duration,
     /// The secret a successful GetSecretValue read.
@@ -120,21 +120,21 @@ impl Metrics {
         if o.outcome == "AccessDeniedException" {
             self.denied
                 .get_or_create(&DeniedLabels {
-                    operation: o.operation.to_owned(),
+                    operation: o.operation,
                     principal: principal.clone(),
                 })
                 .inc();
         }
         self.requests
             .get_or_create(&RequestLabels {
-                operation: o.operation.to_owned(),
-                outcome: o.outcome.to_owned(),
+                operation: o.operation,
+                outcome: o.outcome,
                 principal,
             })
             .inc();
         self.latency
             .get_or_create(&OperationLabel {
-                operation: o.operation.to_owned(),
+                operation: o.operation,
             })
             .observe(o.latency.as_secs_f64());
         if let Some(secret) = o.secret_read {
