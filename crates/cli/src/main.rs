@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         Command::Untag(args) => secrets::untag(args).map(|()| ExitCode::SUCCESS),
         Command::Rotate(args) => secrets::rotate(args).map(|()| ExitCode::SUCCESS),
         Command::Populate(args) => populate::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(args),
         Command::Apply(args) => stack::apply(args).map(|()| ExitCode::SUCCESS),
         Command::Synth(args) => stack::synth(args).map(|()| ExitCode::SUCCESS),
         Command::Completions { shell } => {

@@ -2,8 +2,7 @@
 //! its environment, read through the caching client; the keys never touch a file or the
 //! command line.
 
-use std::os::unix::process::CommandExt as _;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::Context as _;
 use s9_client::SecretsCache;
@@ -32,7 +31,9 @@ pub(crate) struct RunArgs {
     command: Vec<String>,
 }
 
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Runs the command and answers with its exit status (a command killed by a signal gives
+/// 128 + the signal's number, as shells do).
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = crate::api::runtime()?;
     let creds = runtime.block_on(async {
         let sdk = args.api.sdk_config().await;
@@ -49,8 +50,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     })?;
     drop(runtime);
     let (program, rest) = args.command.split_first().context("no command to run")?;
-    // exec: the command takes this process's place, signals and exit status included.
-    let err = Command::new(program)
+    // A terminal's Ctrl-C reaches the whole process group, the command included.
+    let status = Command::new(program)
         .args(rest)
         .env(
             &args.alpha_vantage_var,
@@ -61,11 +62,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             &args.alpaca_secret_var,
             creds.alpaca_api_secret().expose_secret(),
         )
-        .exec();
-    Err(Failure::new(
-        exit::FAILURE,
-        format!("could not run {program}: {err}"),
-        None,
-    )
-    .into())
+        .status()
+        .map_err(|e| Failure::new(exit::FAILURE, format!("could not run {program}: {e}"), None))?;
+    drop(creds);
+    let code = status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt as _;
+        128 + status.signal().unwrap_or(0)
+    });
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -68,3 +68,33 @@ impl std::fmt::Debug for SecretValue {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_metadata_and_never_the_value() {
+        let value = SecretValue {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into(),
+            name: "s".into(),
+            version_id: "v1".into(),
+            version_stages: vec!["AWSCURRENT".into()],
+            created_date: Some(1.5),
+            string: Some(SecretString::from("CANARY-text")),
+            binary: Some(SecretBox::new(Box::new(b"CANARY-bytes".to_vec()))),
+        };
+        let shown = format!("{value:?}");
+        assert!(
+            shown.contains("v1") && shown.contains("[REDACTED]"),
+            "{shown}"
+        );
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert_eq!(value.text(), Some("CANARY-text"));
+        assert_eq!(
+            value.secret_binary().map(|b| b.expose_secret().len()),
+            Some(12)
+        );
+        assert!(value.secret_string().is_some());
+    }
+}
