@@ -6,11 +6,10 @@
 #   scripts/populate-secrets.sh --endpoint-url http://127.0.0.1:7780     # prompts on a terminal
 #
 # The keys come from those variables, or are read from the terminal without echo. The JSON
-# document is built by Python's json module (quotes and backslashes survive) into a 0600
-# temporary file that the aws CLI reads (file://) and that is removed on exit: no key is
-# ever on a command line, where `ps` and shell history would show it.
+# document is built by Python's json module (quotes and backslashes survive) and piped to the
+# aws CLI, which reads it from stdin (file:///dev/stdin): no key is ever on a command line,
+# where `ps` and shell history would show it, nor in a file.
 set -euo pipefail
-umask 077
 
 secret_id=signal9-advisor/api-credentials
 aws_args=()
@@ -37,10 +36,9 @@ for var in ALPHAVANTAGE_API_KEY ALPACA_API_KEY ALPACA_API_SECRET; do
     fi
 done
 
-document=$(mktemp)
-trap 'rm -f "$document"' EXIT
-
-python3 - "$document" <<'PY'
+# Writes the JSON document to stdout; refuses empty keys and keys with whitespace.
+document() {
+    python3 -c '
 import json, os, sys
 
 fields = {
@@ -54,19 +52,22 @@ for field, var in fields.items():
     if not value or any(c.isspace() for c in value):
         sys.exit(f"error: {var} is empty or contains whitespace; nothing was written")
     doc[field] = value
-with open(sys.argv[1], "w", encoding="utf-8") as f:
-    json.dump(doc, f)
-PY
+json.dump(doc, sys.stdout)
+'
+}
+
+# Fail before touching the secret if a key is malformed.
+document >/dev/null
 
 if err=$(aws "${aws_args[@]}" secretsmanager describe-secret --secret-id "$secret_id" 2>&1 >/dev/null); then
-    version=$(aws "${aws_args[@]}" secretsmanager put-secret-value --secret-id "$secret_id" \
-        --secret-string "file://$document" --query VersionId --output text)
+    version=$(document | aws "${aws_args[@]}" secretsmanager put-secret-value --secret-id "$secret_id" \
+        --secret-string file:///dev/stdin --query VersionId --output text)
     echo "new version $version of $secret_id"
 elif grep -q ResourceNotFoundException <<<"$err"; then
-    version=$(aws "${aws_args[@]}" secretsmanager create-secret --name "$secret_id" \
+    version=$(document | aws "${aws_args[@]}" secretsmanager create-secret --name "$secret_id" \
         --description "External API credentials for AlphaVantage and Alpaca" \
         --tags Key=Project,Value=Signal9Advisor \
-        --secret-string "file://$document" --query VersionId --output text)
+        --secret-string file:///dev/stdin --query VersionId --output text)
     echo "created $secret_id, version $version"
 else
     echo "$err" >&2
