@@ -105,6 +105,44 @@ impl Failure {
         }
     }
 
+    pub(crate) fn hint(mut self, hint: &str) -> Self {
+        self.hint = Some(hint.to_owned());
+        self
+    }
+
+    /// Classifies an error of the caching client; an invalid value is told by its field and
+    /// problem, never by what it holds.
+    pub(crate) fn from_client(e: &s9_client::Error) -> Self {
+        use s9_client::Error;
+        let code = match e {
+            Error::NotFound { .. } => exit::NOT_FOUND,
+            Error::AccessDenied { .. } => exit::DENIED,
+            e if e.is_transient() => exit::UNAVAILABLE,
+            _ => exit::INVALID,
+        };
+        let message = match e {
+            Error::Invalid {
+                secret_id,
+                expected,
+                field,
+                problem,
+            } => {
+                let place = if secret_id.is_empty() {
+                    String::new()
+                } else {
+                    format!("secret `{secret_id}`: ")
+                };
+                format!("{place}{}: {problem}", field.as_deref().unwrap_or(expected))
+            }
+            other => other.to_string(),
+        };
+        Self {
+            code,
+            message,
+            hint: None,
+        }
+    }
+
     /// Classifies an SDK error (never carrying a secret value: AWS does not echo them).
     pub(crate) fn from_sdk<
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -165,6 +203,16 @@ impl Failure {
             hint: hint.map(str::to_owned),
         }
     }
+}
+
+/// `map_err` for an SDK call: the failure says what was being done.
+pub(crate) fn failed<E, R>(what: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let what = what.into();
+    move |e| Failure::from_sdk(&what, &e)
 }
 
 /// The exit code for a failed command.

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::api::{ApiArgs, Failure, Output, exit, print_fields, print_json};
+use crate::api::{ApiArgs, Failure, Output, exit, failed, print_fields, print_json};
 
 /// Environment variables read, in the document's field order.
 const ENV: [&str; 3] = [
@@ -41,7 +41,7 @@ pub(crate) struct PopulateArgs {
     )]
     description: String,
     /// Tags KEY=VALUE when the secret is created (default: Project=Signal9Advisor).
-    #[arg(long = "tag", value_parser = parse_tag)]
+    #[arg(long = "tag", value_parser = crate::secrets::parse_tag)]
     tags: Vec<(String, String)>,
     /// KMS key for a new secret (AWS only).
     #[arg(long)]
@@ -50,24 +50,8 @@ pub(crate) struct PopulateArgs {
     api: ApiArgs,
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
-}
-
 fn invalid(e: &s9_client::Error) -> Failure {
-    match e {
-        s9_client::Error::Invalid { field, problem, .. } => Failure::new(
-            exit::INVALID,
-            format!(
-                "{}: {problem}",
-                field.as_deref().unwrap_or("the credentials document")
-            ),
-            Some("nothing was written; fix the value and run populate again"),
-        ),
-        other => Failure::new(exit::INVALID, other.to_string(), None),
-    }
+    Failure::from_client(e).hint("nothing was written; fix the value and run populate again")
 }
 
 /// The credentials, from stdin JSON, the environment, or prompts.
@@ -164,7 +148,7 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
                     ))
                     .send()
                     .await
-                    .map_err(|e| Failure::from_sdk(&format!("creating {}", args.secret_id), &e))?;
+                    .map_err(failed(format!("creating {}", args.secret_id)))?;
                 ("created", o.version_id().unwrap_or_default().to_owned())
             }
             Some(d) => {
@@ -178,7 +162,7 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
                     .secret_string(document.expose_secret())
                     .send()
                     .await
-                    .map_err(|e| Failure::from_sdk(&format!("writing {}", args.secret_id), &e))?;
+                    .map_err(failed(format!("writing {}", args.secret_id)))?;
                 (
                     if known { "unchanged" } else { "new version" },
                     o.version_id().unwrap_or_default().to_owned(),

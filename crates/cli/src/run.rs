@@ -38,15 +38,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let creds = runtime.block_on(async {
         let sdk = args.api.sdk_config().await;
         let cache = SecretsCache::builder().build_from_sdk_config(&sdk);
-        cache.api_credentials(&args.secret).await.map_err(|e| {
-            let code = match e {
-                s9_client::Error::NotFound { .. } => exit::NOT_FOUND,
-                s9_client::Error::AccessDenied { .. } => exit::DENIED,
-                ref e if e.is_transient() => exit::UNAVAILABLE,
-                _ => exit::INVALID,
-            };
-            Failure::new(code, e.to_string(), None)
-        })
+        cache
+            .api_credentials(&args.secret)
+            .await
+            .map_err(|e| Failure::from_client(&e))
     })?;
     drop(runtime);
     let (program, rest) = args.command.split_first().context("no command to run")?;

@@ -3,24 +3,29 @@
 //! Values are shown only when asked for (`get --reveal`) and read only from stdin or a file,
 //! never from the command line.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
 use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, RotationRulesType, Tag};
 use base64::Engine as _;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::api::{ApiArgs, Failure, Output, exit, print_fields, print_json, print_table, runtime};
+use crate::api::{
+    ApiArgs, Failure, Output, exit, failed, print_fields, print_json, print_table, runtime,
+};
 
 fn date(d: Option<&DateTime>) -> String {
     d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
         .unwrap_or_default()
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .filter(|(k, _)| !k.is_empty())
@@ -47,11 +52,11 @@ pub(crate) struct GetArgs {
 
 /// What a value looks like, without showing it.
 fn shape(value: &str) -> (Vec<(String, usize)>, String) {
-    match serde_json::from_str::<serde_json::Map<String, Value>>(value) {
-        Ok(map) => {
+    match fields(value) {
+        Some(map) => {
             let fields: Vec<(String, usize)> = map
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or(0, |s| s.chars().count())))
+                .map(|(k, v)| (k.clone(), field_text(v).chars().count()))
                 .collect();
             let text = fields
                 .iter()
@@ -60,11 +65,24 @@ fn shape(value: &str) -> (Vec<(String, usize)>, String) {
                 .join(", ");
             (fields, format!("JSON: {text}"))
         }
-        Err(_) => (
+        None => (
             Vec::new(),
             format!("text, {} characters", value.chars().count()),
         ),
     }
+}
+
+/// A JSON object's fields, each borrowed from the (zeroized) secret text: no value is copied
+/// into memory that is not wiped.
+fn fields(text: &str) -> Option<BTreeMap<String, &RawValue>> {
+    serde_json::from_str(text).ok()
+}
+
+/// A field's text: a string's content, or any other JSON value as written.
+fn field_text(raw: &RawValue) -> Zeroizing<String> {
+    Zeroizing::new(
+        serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned()),
+    )
 }
 
 pub(crate) fn get(args: GetArgs) -> anyhow::Result<()> {
@@ -77,19 +95,16 @@ pub(crate) fn get(args: GetArgs) -> anyhow::Result<()> {
             .set_version_id(args.version_id.clone())
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("reading {}", args.secret_id), &e))?;
+            .map_err(failed(format!("reading {}", args.secret_id)))?;
         let text = out.secret_string().map(|s| Zeroizing::new(s.to_owned()));
         if let Some(field) = &args.field {
-            let map: serde_json::Map<String, Value> = text
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok())
-                .ok_or_else(|| {
-                    Failure::new(
-                        exit::INVALID,
-                        "the secret is not a JSON object",
-                        Some("drop --field to see its shape"),
-                    )
-                })?;
+            let map = text.as_deref().and_then(|t| fields(t)).ok_or_else(|| {
+                Failure::new(
+                    exit::INVALID,
+                    "the secret is not a JSON object",
+                    Some("drop --field to see its shape"),
+                )
+            })?;
             let value = map.get(field).ok_or_else(|| {
                 let names: Vec<&str> = map.keys().map(String::as_str).collect();
                 Failure::new(
@@ -106,15 +121,7 @@ pub(crate) fn get(args: GetArgs) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            println!(
-                "{}",
-                Zeroizing::new(
-                    value
-                        .as_str()
-                        .map_or_else(|| value.to_string(), str::to_owned)
-                )
-                .as_str()
-            );
+            println!("{}", field_text(value).as_str());
             return Ok(());
         }
         if args.reveal && args.api.output == Output::Table {
@@ -239,7 +246,7 @@ pub(crate) fn put(args: PutArgs) -> anyhow::Result<()> {
                     .set_tags((!tags.is_empty()).then_some(tags))
                     .send()
                     .await
-                    .map_err(|e| Failure::from_sdk(&format!("creating {}", args.secret_id), &e))?;
+                    .map_err(failed(format!("creating {}", args.secret_id)))?;
                 (
                     o.arn().map(str::to_owned),
                     o.version_id().map(str::to_owned),
@@ -264,8 +271,6 @@ pub(crate) fn put(args: PutArgs) -> anyhow::Result<()> {
     })
 }
 
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct IdArgs {
     /// Name or ARN of the secret.
@@ -284,7 +289,7 @@ pub(crate) fn describe(args: IdArgs) -> anyhow::Result<()> {
             .secret_id(&args.secret_id)
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("describing {}", args.secret_id), &e))?;
+            .map_err(failed(format!("describing {}", args.secret_id)))?;
         let tags: Vec<(String, String)> = d
             .tags()
             .iter()
@@ -360,7 +365,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<()> {
             .send();
         let mut entries = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| Failure::from_sdk("listing secrets", &e))?;
+            let page = page.map_err(failed("listing secrets"))?;
             entries.extend(page.secret_list().iter().cloned());
         }
         match args.api.output {
@@ -414,7 +419,7 @@ pub(crate) fn versions(args: VersionsArgs) -> anyhow::Result<()> {
             .send();
         let mut versions = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| Failure::from_sdk(&format!("listing versions of {}", args.secret_id), &e))?;
+            let page = page.map_err(failed(format!("listing versions of {}", args.secret_id)))?;
             versions.extend(page.versions().iter().cloned());
         }
         match args.api.output {
@@ -463,7 +468,7 @@ pub(crate) fn delete(args: DeleteArgs) -> anyhow::Result<()> {
             .force_delete_without_recovery(args.force_without_recovery)
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("deleting {}", args.secret_id), &e))?;
+            .map_err(failed(format!("deleting {}", args.secret_id)))?;
         match args.api.output {
             Output::Json => print_json(
                 &json!({"ARN": o.arn(), "Name": o.name(), "DeletionDate": date(o.deletion_date())}),
@@ -489,7 +494,7 @@ pub(crate) fn restore(args: IdArgs) -> anyhow::Result<()> {
             .secret_id(&args.secret_id)
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("restoring {}", args.secret_id), &e))?;
+            .map_err(failed(format!("restoring {}", args.secret_id)))?;
         match args.api.output {
             Output::Json => print_json(&json!({"ARN": o.arn(), "Name": o.name()})),
             Output::Table => println!("restored {}", o.name().unwrap_or_default()),
@@ -524,7 +529,7 @@ pub(crate) fn tag(args: TagArgs) -> anyhow::Result<()> {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("tagging {}", args.secret_id), &e))?;
+            .map_err(failed(format!("tagging {}", args.secret_id)))?;
         Ok(())
     })
 }
@@ -550,7 +555,7 @@ pub(crate) fn untag(args: UntagArgs) -> anyhow::Result<()> {
             .set_tag_keys(Some(args.keys.clone()))
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("untagging {}", args.secret_id), &e))?;
+            .map_err(failed(format!("untagging {}", args.secret_id)))?;
         Ok(())
     })
 }
@@ -590,9 +595,7 @@ pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
                 .secret_id(&args.secret_id)
                 .send()
                 .await
-                .map_err(|e| {
-                    Failure::from_sdk(&format!("cancelling rotation of {}", args.secret_id), &e)
-                })?;
+                .map_err(failed(format!("cancelling rotation of {}", args.secret_id)))?;
             (
                 o.arn().map(str::to_owned),
                 o.version_id().map(str::to_owned),
@@ -614,7 +617,7 @@ pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
                 .rotate_immediately(!args.not_now)
                 .send()
                 .await
-                .map_err(|e| Failure::from_sdk(&format!("rotating {}", args.secret_id), &e))?;
+                .map_err(failed(format!("rotating {}", args.secret_id)))?;
             (
                 o.arn().map(str::to_owned),
                 o.version_id().map(str::to_owned),
@@ -652,9 +655,7 @@ pub(crate) fn get_policy(args: IdArgs) -> anyhow::Result<()> {
             .secret_id(&args.secret_id)
             .send()
             .await
-            .map_err(|e| {
-                Failure::from_sdk(&format!("reading the policy of {}", args.secret_id), &e)
-            })?;
+            .map_err(failed(format!("reading the policy of {}", args.secret_id)))?;
         match o.resource_policy().map(serde_json::from_str::<Value>) {
             Some(Ok(policy)) => print_json(&policy),
             Some(Err(_)) => println!("{}", o.resource_policy().unwrap_or_default()),
@@ -677,9 +678,7 @@ pub(crate) fn put_policy(args: PutPolicyArgs) -> anyhow::Result<()> {
             .block_public_policy(true)
             .send()
             .await
-            .map_err(|e| {
-                Failure::from_sdk(&format!("setting the policy of {}", args.secret_id), &e)
-            })?;
+            .map_err(failed(format!("setting the policy of {}", args.secret_id)))?;
         Ok(())
     })
 }
@@ -693,9 +692,7 @@ pub(crate) fn delete_policy(args: IdArgs) -> anyhow::Result<()> {
             .secret_id(&args.secret_id)
             .send()
             .await
-            .map_err(|e| {
-                Failure::from_sdk(&format!("removing the policy of {}", args.secret_id), &e)
-            })?;
+            .map_err(failed(format!("removing the policy of {}", args.secret_id)))?;
         Ok(())
     })
 }

@@ -12,7 +12,7 @@ use aws_sdk_secretsmanager::types::{RotationRulesType, Tag};
 use s9_stack::StackSpec;
 use s9_stack::spec::{Schedule, SecretSpec};
 
-use crate::api::{ApiArgs, Failure, exit};
+use crate::api::{ApiArgs, Failure, exit, failed};
 
 fn load(path: &std::path::Path) -> anyhow::Result<StackSpec> {
     StackSpec::load(path).map_err(|e| {
@@ -77,7 +77,9 @@ enum Change {
     },
     Rotation {
         name: String,
-        lambda: String,
+        /// The secret's ARN; `None` for a secret this apply creates.
+        arn: Option<String>,
+        handler: String,
         rules: RotationRulesType,
     },
 }
@@ -109,11 +111,12 @@ impl std::fmt::Display for Change {
             Self::Policy { name, policy: None } => write!(f, "- {name}: resource policy"),
             Self::Rotation {
                 name,
-                lambda,
+                handler,
                 rules,
+                ..
             } => write!(
                 f,
-                "~ {name}: rotation every {} by {lambda}",
+                "~ {name}: rotation every {} by s9-rotation-{handler}",
                 rules.schedule_expression().map_or_else(
                     || format!(
                         "{} days",
@@ -173,7 +176,8 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
             if let (Some(r), Some(rules)) = (&s.rotation, rules_of(s)) {
                 changes.push(Change::Rotation {
                     name: s.name.clone(),
-                    lambda: format!("s9-rotation-{}", r.handler),
+                    arn: None,
+                    handler: r.handler.clone(),
                     rules,
                 });
             }
@@ -218,7 +222,7 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
             .secret_id(&s.name)
             .send()
             .await
-            .map_err(|e| Failure::from_sdk(&format!("reading the policy of {}", s.name), &e))?;
+            .map_err(failed(format!("reading the policy of {}", s.name)))?;
         let existing: Option<serde_json::Value> = existing
             .resource_policy()
             .and_then(|p| serde_json::from_str(p).ok());
@@ -229,7 +233,8 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
             });
         }
         if let (Some(r), Some(rules)) = (&s.rotation, rules_of(s)) {
-            let lambda = handler_arn(d.arn().unwrap_or_default(), &r.handler);
+            let arn = d.arn().unwrap_or_default();
+            let lambda = handler_arn(arn, &r.handler);
             let same = d.rotation_enabled() == Some(true)
                 && d.rotation_lambda_arn() == Some(lambda.as_str())
                 && d.rotation_rules().is_some_and(|have| {
@@ -240,22 +245,14 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
             if !same {
                 changes.push(Change::Rotation {
                     name: s.name.clone(),
-                    lambda,
+                    arn: Some(arn.to_owned()),
+                    handler: r.handler.clone(),
                     rules,
                 });
             }
         }
     }
     Ok(changes)
-}
-
-/// `map_err` for an SDK call: the failure says what was being done.
-fn fail<E, R>(what: String) -> impl FnOnce(aws_sdk_secretsmanager::error::SdkError<E, R>) -> Failure
-where
-    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    move |e| Failure::from_sdk(&what, &e)
 }
 
 async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
@@ -274,7 +271,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .set_tags((!tags.is_empty()).then_some(tags))
                 .send()
                 .await
-                .map_err(fail(format!("creating {}", secret.name)))?;
+                .map_err(failed(format!("creating {}", secret.name)))?;
         }
         Change::Describe { name, description } => {
             client
@@ -283,7 +280,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .description(description)
                 .send()
                 .await
-                .map_err(fail(format!("updating {name}")))?;
+                .map_err(failed(format!("updating {name}")))?;
         }
         Change::Tag { name, tags } => {
             let tags: Vec<Tag> = tags
@@ -296,7 +293,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(fail(format!("tagging {name}")))?;
+                .map_err(failed(format!("tagging {name}")))?;
         }
         Change::Untag { name, keys } => {
             client
@@ -305,7 +302,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .set_tag_keys(Some(keys))
                 .send()
                 .await
-                .map_err(fail(format!("untagging {name}")))?;
+                .map_err(failed(format!("untagging {name}")))?;
         }
         Change::Policy {
             name,
@@ -318,7 +315,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .block_public_policy(true)
                 .send()
                 .await
-                .map_err(fail(format!("setting the policy of {name}")))?;
+                .map_err(failed(format!("setting the policy of {name}")))?;
         }
         Change::Policy { name, policy: None } => {
             client
@@ -326,37 +323,37 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
                 .secret_id(&name)
                 .send()
                 .await
-                .map_err(fail(format!("removing the policy of {name}")))?;
+                .map_err(failed(format!("removing the policy of {name}")))?;
         }
         Change::Rotation {
             name,
-            lambda,
+            arn,
+            handler,
             rules,
         } => {
-            // A secret created by this apply: name its handler now that its ARN is known.
-            let lambda = if lambda.starts_with("arn:") {
-                lambda
-            } else {
-                let d = client
+            // A secret created by this apply: its ARN (which names the handler's region and
+            // account) is known only now.
+            let arn = match arn {
+                Some(arn) => arn,
+                None => client
                     .describe_secret()
                     .secret_id(&name)
                     .send()
                     .await
-                    .map_err(fail(format!("describing {name}")))?;
-                handler_arn(
-                    d.arn().unwrap_or_default(),
-                    lambda.trim_start_matches("s9-rotation-"),
-                )
+                    .map_err(failed(format!("describing {name}")))?
+                    .arn()
+                    .unwrap_or_default()
+                    .to_owned(),
             };
             client
                 .rotate_secret()
                 .secret_id(&name)
-                .rotation_lambda_arn(lambda)
+                .rotation_lambda_arn(handler_arn(&arn, &handler))
                 .rotation_rules(rules)
                 .rotate_immediately(false)
                 .send()
                 .await
-                .map_err(fail(format!("configuring rotation of {name}")))?;
+                .map_err(failed(format!("configuring rotation of {name}")))?;
         }
     }
     Ok(())

@@ -380,26 +380,23 @@ impl SecretsCache {
         kind: TypeId,
         decoder: Decoder,
     ) -> Result<Arc<T>, Error> {
-        let found = {
+        // A fresh value under the read lock; else the slot to load it into.
+        let slot = {
             let buckets = read(&self.inner.buckets);
-            buckets.get(secret_id).and_then(|b| {
+            let slot = buckets.get(secret_id).and_then(|b| {
                 b.slots
                     .iter()
                     .find(|s| s.kind == kind && s.version == *version)
-                    .map(|slot| (self.fresh(slot, secret_id, version, decoder), slot))
-                    .map(|(v, slot)| v.ok_or_else(|| Arc::clone(slot)))
-            })
-        };
-        let value = match found {
-            Some(Ok(v)) => v,
-            // Boxed: the miss path holds the SDK's large request future, and inlining it
-            // would make every hit build (and copy) a future of that size.
-            Some(Err(slot)) => Box::pin(self.miss(secret_id, version, slot, decoder)).await?,
-            None => {
-                let slot = self.slot(secret_id, version, kind);
-                Box::pin(self.miss(secret_id, version, slot, decoder)).await?
+            });
+            if let Some(value) = slot.and_then(|s| self.fresh(s, secret_id, version, decoder)) {
+                return Ok(downcast(value));
             }
+            slot.map(Arc::clone)
         };
+        let slot = slot.unwrap_or_else(|| self.slot(secret_id, version, kind));
+        // Boxed: the miss path holds the SDK's large request future, and inlining it would
+        // make every hit build (and copy) a future of that size.
+        let value = Box::pin(self.miss(secret_id, version, slot, decoder)).await?;
         Ok(downcast(value))
     }
 

@@ -7,13 +7,23 @@ use serde::Deserialize;
 use crate::decode::{FieldError, SecretDocument};
 
 /// `{"alphaVantageApiKey": "…", "alpacaApiKey": "…", "alpacaApiSecret": "…"}`. Values are
-/// zeroized on drop and redacted in `Debug`.
-#[derive(Debug, Deserialize)]
+/// zeroized on drop and never shown by `Debug`.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCredentials {
     alpha_vantage_api_key: SecretString,
     alpaca_api_key: SecretString,
     alpaca_api_secret: SecretString,
+}
+
+impl std::fmt::Debug for ApiCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiCredentials")
+            .field("alpha_vantage_api_key", &"[REDACTED]")
+            .field("alpaca_api_key", &"[REDACTED]")
+            .field("alpaca_api_secret", &"[REDACTED]")
+            .finish()
+    }
 }
 
 impl ApiCredentials {

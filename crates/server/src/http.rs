@@ -93,6 +93,7 @@ async fn handle_in_span(
         principal,
         access_key_id,
         region,
+        read_secret,
         mut result,
     } = processed;
     if let Some(audit) = &state.audit {
@@ -137,10 +138,7 @@ async fn handle_in_span(
             }
         }
     }
-    let secret_read = match (&result, op) {
-        (Ok(_), Some(Operation::GetSecretValue)) => secret_id(&body),
-        _ => None,
-    };
+    let secret_read = read_secret.filter(|_| result.is_ok());
     state.metrics.observe(&crate::metrics::Observed {
         operation: op.map_or("Unknown", Operation::name),
         outcome: result.as_ref().map_or_else(|e| e.code.as_str(), |_| "OK"),
@@ -180,22 +178,14 @@ async fn handle_in_span(
     Ok(response)
 }
 
-/// The `SecretId` of a request body, for the per-secret read count.
-fn secret_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        #[serde(rename = "SecretId")]
-        secret_id: String,
-    }
-    serde_json::from_slice::<Id>(body).ok().map(|i| i.secret_id)
-}
-
 /// What processing a request found out, for its response and its audit record.
 struct Processed<'a> {
     op: Option<Operation>,
     principal: Option<&'a Principal>,
     access_key_id: Option<String>,
     region: Option<String>,
+    /// The SecretId of a GetSecretValue, for the per-secret read count.
+    read_secret: Option<String>,
     result: Result<Vec<u8>, ApiError>,
 }
 
@@ -206,6 +196,7 @@ impl Processed<'_> {
             principal: None,
             access_key_id: None,
             region: None,
+            read_secret: None,
             result: Err(e),
         }
     }
@@ -270,7 +261,12 @@ async fn process<'a>(
         state.service.now(),
     );
     out.result = match s9_wire::Request::decode(op, body) {
-        Ok(decoded) => dispatch(&state.service, &caller, &verified.region, decoded).await,
+        Ok(decoded) => {
+            if let s9_wire::Request::GetSecretValue(r) = &decoded {
+                out.read_secret.clone_from(&r.secret_id);
+            }
+            dispatch(&state.service, &caller, &verified.region, decoded).await
+        }
         Err(e) => Err(e),
     };
     out
