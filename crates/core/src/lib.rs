@@ -12,6 +12,7 @@ mod names;
 mod password;
 mod policy_doc;
 pub mod record;
+pub mod rotation;
 mod schedule;
 mod service;
 pub mod staging;

@@ -96,6 +96,24 @@ pub struct Rotation {
     /// The ClientRequestToken of a requested rotation that has not completed.
     #[serde(default)]
     pub pending_token: Option<String>,
+    /// The step the running rotation is at: a restart resumes there.
+    #[serde(default)]
+    pub step: Option<crate::rotation::Step>,
+    /// When the running rotation started.
+    #[serde(default)]
+    pub started: Option<f64>,
+    /// Failed attempts of the running rotation.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When a failed rotation is tried again.
+    #[serde(default)]
+    pub retry_at: Option<f64>,
+    /// Why the last attempt failed (the service's own words, never secret material).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Scheduled windows that passed while the service was not running.
+    #[serde(default)]
+    pub missed_windows: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

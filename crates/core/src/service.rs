@@ -26,7 +26,7 @@ use crate::staging::{CURRENT, VersionMeta, Versions};
 use crate::{names, password, policy_doc};
 
 /// The default KMS key id AWS reports for versions encrypted without a customer key.
-const DEFAULT_KMS_KEY: &str = "DefaultEncryptionKey";
+pub(crate) const DEFAULT_KMS_KEY: &str = "DefaultEncryptionKey";
 const DELETED_MESSAGE: &str =
     "You can't perform this operation on the secret because it was marked for deletion.";
 const REPLICA_MESSAGE: &str =
@@ -130,8 +130,8 @@ pub struct BatchValues {
 
 /// One secret in memory: its record and its sealed values by version id.
 #[derive(Debug, Clone)]
-struct Entry {
-    record: SecretRecord,
+pub(crate) struct Entry {
+    pub(crate) record: SecretRecord,
     values: HashMap<String, Sealed>,
     /// The record's resource policy, parsed.
     policy: Option<Arc<Policy>>,
@@ -164,24 +164,24 @@ impl Entry {
 }
 
 #[derive(Debug, Default)]
-struct Region {
+pub(crate) struct Region {
     /// By ARN.
-    secrets: BTreeMap<String, Entry>,
+    pub(crate) secrets: BTreeMap<String, Entry>,
     /// Name → ARN.
     names: HashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    regions: HashMap<String, Region>,
+pub(crate) struct State {
+    pub(crate) regions: HashMap<String, Region>,
 }
 
 /// Changes one operation makes, persisted in one batch.
 #[derive(Debug, Default)]
-struct Changes(Vec<Mutation>);
+pub(crate) struct Changes(Vec<Mutation>);
 
 impl Changes {
-    fn save(&mut self, record: &SecretRecord) {
+    pub(crate) fn save(&mut self, record: &SecretRecord) {
         let value = serde_json::to_vec(&StoredSecret::V1(record.clone())).unwrap_or_default();
         self.0.push(Mutation::Put {
             table: Table::Secrets,
@@ -247,6 +247,10 @@ pub struct Service {
     state: RwLock<State>,
     failed: AtomicBool,
     rng: SystemRandom,
+    /// The rotation functions RotateSecret accepts; `None` accepts any (no engine runs).
+    rotation_functions: RwLock<Option<BTreeSet<String>>>,
+    /// Wakes the rotation engine when a rotation is requested.
+    rotation_requested: tokio::sync::Notify,
 }
 
 impl Service {
@@ -301,7 +305,22 @@ impl Service {
             state: RwLock::new(state),
             failed: AtomicBool::new(false),
             rng: SystemRandom::new(),
+            rotation_functions: RwLock::new(None),
+            rotation_requested: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Limits RotateSecret to these rotation functions (the handlers the engine runs).
+    pub fn set_rotation_functions(&self, arns: BTreeSet<String>) {
+        *self
+            .rotation_functions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(arns);
+    }
+
+    /// Resolves when a rotation was requested (RotateSecret).
+    pub async fn rotation_requested(&self) {
+        self.rotation_requested.notified().await;
     }
 
     pub fn account_id(&self) -> &str {
@@ -317,14 +336,14 @@ impl Service {
         self.read().regions.values().map(|r| r.secrets.len()).sum()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the state under the write lock, then commits what it changed.
-    async fn mutate<T>(
+    pub(crate) async fn mutate<T>(
         &self,
         f: impl FnOnce(&mut State, f64, &mut Changes) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
@@ -602,11 +621,17 @@ impl Service {
                 req.version_id.as_deref(),
                 req.version_stage.as_deref(),
             )?;
-            let sealed = entry
-                .values
-                .get(&version.id)
-                .cloned()
-                .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
+            // A version without a value: the AWSPENDING version a rotation has not filled.
+            let sealed = entry.values.get(&version.id).cloned().ok_or_else(|| {
+                let what = match (&req.version_id, &req.version_stage) {
+                    (Some(id), _) => format!("VersionId: {id}"),
+                    (None, stage) => format!("staging label: {}", stage.as_deref().unwrap_or(CURRENT)),
+                };
+                ApiError::new(
+                    ErrorCode::ResourceNotFound,
+                    format!("Secrets Manager can't find the specified secret value for {what}"),
+                )
+            })?;
             let today = day_start(epoch_seconds(self.clock.now()));
             let touch =
                 entry.record.last_accessed != Some(today) || version.last_accessed != Some(today);
@@ -827,10 +852,27 @@ impl Service {
             .and_then(|r| r.secrets.get_mut(arn))
             .ok_or_else(ApiError::not_found)?;
         if let Some(existing) = entry.record.versions.get(token) {
-            let sealed = entry
-                .values
-                .get(token)
-                .ok_or_else(|| ApiError::new(ErrorCode::DecryptionFailure, DECRYPT_MESSAGE))?;
+            let Some(sealed) = entry.values.get(token) else {
+                // The empty AWSPENDING version a rotation started: this fills it in.
+                let sealed = self.seal(arn, token, payload)?;
+                for stage in stages {
+                    entry.record.versions.update_stage(
+                        stage,
+                        entry.record.versions.with_stage(stage).map(|v| v.id.clone()).as_deref(),
+                        Some(token),
+                    )?;
+                }
+                entry.record.last_changed = now;
+                changes.save_value(arn, token, &sealed);
+                entry.values.insert(token.to_owned(), sealed);
+                changes.save(&entry.record);
+                return entry
+                    .record
+                    .versions
+                    .get(token)
+                    .cloned()
+                    .ok_or_else(ApiError::internal);
+            };
             let current = self.open(arn, token, sealed)?;
             if !same_payload(&current, payload) {
                 return Err(ApiError::new(
@@ -1435,6 +1477,18 @@ impl Service {
             )?;
             let record = &mut entry.record;
             if let Some(lambda) = req.rotation_lambda_arn.clone().filter(|a| !a.is_empty()) {
+                let known = self
+                    .rotation_functions
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                    .is_none_or(|arns| arns.contains(&lambda));
+                if !known {
+                    return Err(ApiError::new(
+                        ErrorCode::AccessDenied,
+                        "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.",
+                    ));
+                }
                 record.rotation.lambda_arn = Some(lambda);
             }
             if record.rotation.lambda_arn.is_none() {
@@ -1457,11 +1511,14 @@ impl Service {
                 crate::schedule::next_after(r, record.rotation.last_rotated.unwrap_or(now).max(now))
             });
             if req.rotate_immediately != Some(false) {
-                record.rotation.pending_token = Some(token.clone());
+                crate::rotation::start(record, &token, now);
             }
             record.last_changed = now;
             changes.save(record);
             let immediate = req.rotate_immediately != Some(false);
+            if immediate {
+                self.rotation_requested.notify_one();
+            }
             Ok(SecretRef {
                 arn: Some(record.arn.clone()),
                 name: Some(record.name.clone()),
@@ -1496,7 +1553,13 @@ impl Service {
             }
             record.rotation.enabled = false;
             record.rotation.next_rotation = None;
+            // The rotation in progress stops at its next step; AWSPENDING stays where it is,
+            // as AWS leaves it.
             let pending = record.rotation.pending_token.take();
+            record.rotation.step = None;
+            record.rotation.started = None;
+            record.rotation.attempts = 0;
+            record.rotation.retry_at = None;
             record.last_changed = now;
             changes.save(record);
             Ok(SecretRef {
@@ -1710,7 +1773,7 @@ impl Service {
 
     /// Makes every in-sync replica of `arn` a copy of it (values re-sealed under the
     /// replica's own binding).
-    fn sync_replicas(
+    pub(crate) fn sync_replicas(
         &self,
         state: &mut State,
         region: &str,
