@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use s9_audit::FsyncPolicy;
 use s9_core::SystemClock;
+use s9_server::rotation::RotationSettings;
 use s9_server::{AuditSettings, Limits, Server, ServerConfig, ServiceConfig};
 
 /// The account id when neither `--account-id` nor a config names one.
@@ -101,16 +102,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let (account_id, principals) = match &args.config {
+    let (account_id, principals, rotation) = match &args.config {
         Some(path) => {
             let loaded = ServiceConfig::load(path)?;
-            (loaded.account_id, Some(loaded.principals))
+            (loaded.account_id, Some(loaded.principals), loaded.rotation)
         }
         None => (
             args.account_id
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned()),
             None,
+            RotationSettings::default(),
         ),
     };
     let config = ServerConfig {
@@ -130,6 +132,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retention: time::Duration::days(args.audit_retention_days.max(1)),
             digest_interval: Duration::from_secs(args.audit_digest_interval_secs.max(1)),
         },
+        rotation,
     };
     let server = Server::start(config, Arc::new(SystemClock)).await?;
     let addr = server.local_addr()?;

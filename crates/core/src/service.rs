@@ -310,12 +310,13 @@ impl Service {
         })
     }
 
-    /// Limits RotateSecret to these rotation functions (the handlers the engine runs).
-    pub fn set_rotation_functions(&self, arns: BTreeSet<String>) {
+    /// Limits RotateSecret to the rotation functions with these names (the handlers the
+    /// engine runs).
+    pub fn set_rotation_functions(&self, names: BTreeSet<String>) {
         *self
             .rotation_functions
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(arns);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(names);
     }
 
     /// Resolves when a rotation was requested (RotateSecret).
@@ -1482,7 +1483,9 @@ impl Service {
                     .read()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .as_ref()
-                    .is_none_or(|arns| arns.contains(&lambda));
+                    .is_none_or(|names| {
+                        names.contains(crate::rotation::function_name(&lambda))
+                    });
                 if !known {
                     return Err(ApiError::new(
                         ErrorCode::AccessDenied,

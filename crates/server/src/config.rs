@@ -12,6 +12,18 @@
 //! profile = "asset-sync"               # the credentials-file profile with its keys
 //! tags = { team = "pipeline" }
 //! policies = ["policies/reader.json"]  # IAM identity policies, relative to this file
+//!
+//! [rotation]                           # all optional
+//! interval_secs = 60                   # how often due rotations are looked for
+//! step_timeout_secs = 60
+//! retry_backoff_secs = 300             # doubles per failed attempt, at most a day
+//! await_timeout_hours = 168            # how long vendor-key waits for the new key
+//!
+//! [[rotation.function]]                # RotationLambdaARN …:function:signal9-vendor-keys
+//! name = "signal9-vendor-keys"
+//! kind = "vendor-key"                  # or "random", "command", "http"
+//! fields = ["alphaVantageApiKey", "alpacaApiKey", "alpacaApiSecret"]
+//! check = { url = "https://paper-api.alpaca.markets/v2/account", headers = { "APCA-API-KEY-ID" = "{alpacaApiKey}", "APCA-API-SECRET-KEY" = "{alpacaApiSecret}" } }
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
@@ -23,6 +35,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::principals::{self, Principal, Principals};
+use crate::rotation::{FunctionKind, HttpCheck, RotationSettings};
+use s9_core::rotation::RandomTemplate;
 
 /// A config error: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +54,102 @@ struct File {
     credentials: Spanned<String>,
     #[serde(default, rename = "principal")]
     principals: Vec<PrincipalEntry>,
+    #[serde(default)]
+    rotation: Option<RotationSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationSection {
+    interval_secs: Option<u64>,
+    step_timeout_secs: Option<u64>,
+    retry_backoff_secs: Option<u64>,
+    await_timeout_hours: Option<u64>,
+    #[serde(default, rename = "function")]
+    functions: Vec<Spanned<FunctionEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionEntry {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    fields: Vec<String>,
+    length: Option<i64>,
+    exclude_characters: Option<String>,
+    #[serde(default)]
+    exclude_punctuation: bool,
+    check: Option<CheckEntry>,
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckEntry {
+    url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    query: BTreeMap<String, String>,
+}
+
+impl FunctionEntry {
+    fn kind(self) -> Result<(String, FunctionKind), String> {
+        let name = self.name;
+        if name.is_empty() || name.contains(':') {
+            return Err(format!("rotation function name {name:?} must be non-empty, without ':'"));
+        }
+        let kind = match (self.kind.as_str(), self.command, self.url) {
+            ("random", None, None) if self.check.is_none() => {
+                if self.length.is_some_and(|l| !(1..=4096).contains(&l)) {
+                    return Err("length must be between 1 and 4096".into());
+                }
+                FunctionKind::Random(RandomTemplate {
+                    fields: self.fields,
+                    length: self.length,
+                    exclude_characters: self.exclude_characters,
+                    exclude_punctuation: self.exclude_punctuation,
+                })
+            }
+            ("vendor-key", None, None) => FunctionKind::VendorKey {
+                fields: self.fields,
+                check: self.check.map(|c| HttpCheck {
+                    url: c.url,
+                    headers: c.headers,
+                    query: c.query,
+                }),
+            },
+            ("command", Some(argv), None) if !argv.is_empty() => FunctionKind::Command {
+                argv,
+                env: self.env,
+            },
+            ("http", None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+                FunctionKind::Http { url }
+            }
+            ("random" | "vendor-key" | "command" | "http", _, _) => {
+                return Err(format!(
+                    "rotation function {name:?}: kind {:?} takes {}",
+                    self.kind,
+                    match self.kind.as_str() {
+                        "random" => "fields, length, exclude_characters, exclude_punctuation",
+                        "vendor-key" => "fields and check",
+                        "command" => "a non-empty command (and env)",
+                        _ => "a url (http:// or https://)",
+                    }
+                ));
+            }
+            (other, _, _) => {
+                return Err(format!(
+                    "rotation function {name:?}: kind {other:?} is not random, vendor-key, command or http"
+                ));
+            }
+        };
+        Ok((name, kind))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +172,7 @@ pub struct ServiceConfig {
     pub principals: Principals,
     /// Principals by name, for the policy simulator.
     pub by_name: BTreeMap<String, Principal>,
+    pub rotation: RotationSettings,
 }
 
 /// 1-based line of a byte offset.
@@ -174,11 +285,33 @@ impl ServiceConfig {
                 "credentials profile belongs to no principal; its keys are refused"
             );
         }
+        let mut rotation = RotationSettings::default();
+        if let Some(section) = file.rotation {
+            let secs = |v: Option<u64>, default: std::time::Duration| {
+                v.map_or(default, |s| std::time::Duration::from_secs(s.max(1)))
+            };
+            rotation.interval = secs(section.interval_secs, rotation.interval);
+            let engine = &mut rotation.engine;
+            engine.step_timeout = secs(section.step_timeout_secs, engine.step_timeout);
+            engine.retry_backoff = secs(section.retry_backoff_secs, engine.retry_backoff);
+            engine.await_timeout = secs(
+                section.await_timeout_hours.map(|h| h.saturating_mul(3600)),
+                engine.await_timeout,
+            );
+            for entry in section.functions {
+                let line = at(entry.span());
+                let (name, kind) = entry.into_inner().kind().map_err(|e| fail(line, e))?;
+                if rotation.functions.insert(name.clone(), kind).is_some() {
+                    return Err(fail(line, format!("rotation function {name:?} is defined twice")));
+                }
+            }
+        }
         Ok(Self {
             account_id,
             credentials,
             principals,
             by_name,
+            rotation,
         })
     }
 }

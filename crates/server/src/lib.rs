@@ -11,6 +11,7 @@ mod dispatch;
 mod http;
 mod metrics;
 pub mod principals;
+pub mod rotation;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -98,6 +99,7 @@ pub struct ServerConfig {
     /// How often secrets past their recovery window are purged.
     pub purge_interval: Duration,
     pub audit: AuditSettings,
+    pub rotation: rotation::RotationSettings,
 }
 
 /// Why the server could not start.
@@ -135,7 +137,7 @@ pub(crate) struct AppState {
     limits: Limits,
     audit: Option<AuditLog>,
     account_id: String,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// A bound, loaded server, ready to run.
@@ -261,6 +263,9 @@ impl Server {
     /// Serves until `shutdown` completes, then lets open requests finish (up to the grace
     /// period) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let metrics = Arc::new(metrics::Metrics::new(
+            self.config.data_dir.join("secrets.redb"),
+        ));
         let state = Arc::new(AppState {
             service: Arc::clone(&self.service),
             principals: self.principals,
@@ -268,8 +273,20 @@ impl Server {
             limits: self.config.limits.clone(),
             audit: self.audit.clone(),
             account_id: self.config.account_id.clone(),
-            metrics: metrics::Metrics::new(self.config.data_dir.join("secrets.redb")),
+            metrics: Arc::clone(&metrics),
         });
+        let notices = Arc::new(rotation::Notices {
+            audit: self.audit.clone(),
+            service: Arc::clone(&self.service),
+            metrics,
+        });
+        let engine = Arc::new(rotation::engine(
+            Arc::clone(&self.service),
+            &self.config.rotation,
+            notices,
+        ));
+        engine.publish_functions();
+        let rotations = tokio::spawn(engine.run(self.config.rotation.interval));
         let purge = tokio::spawn(purge_loop(
             Arc::clone(&self.service),
             self.audit.clone(),
@@ -315,6 +332,7 @@ impl Server {
         tracing::info!("shutting down: no new connections; finishing open requests");
         drop(self.listener);
         purge.abort();
+        rotations.abort();
         if let Some(d) = digests {
             d.abort();
         }

@@ -32,6 +32,11 @@ struct SecretLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeniedLabels {
     operation: &'static str,
     principal: String,
@@ -51,6 +56,8 @@ pub(crate) struct Metrics {
     secret_reads: Family<SecretLabel, Counter>,
     denied: Family<DeniedLabels, Counter>,
     audit_write: Histogram,
+    rotations: Family<OutcomeLabel, Counter>,
+    rotation_duration: Histogram,
     store_bytes: Gauge,
     store_path: PathBuf,
 }
@@ -97,6 +104,19 @@ impl Metrics {
             "Time until a request's audit record was written",
             audit_write.clone(),
         );
+        let rotations = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "rotations",
+            "Rotations ended, by outcome (succeeded, failed, abandoned)",
+            rotations.clone(),
+        );
+        // 1 s to ~9 days: vendor keys wait for a person.
+        let rotation_duration = Histogram::new(exponential_buckets(1.0, 4.0, 11));
+        registry.register(
+            "rotation_duration_seconds",
+            "Time from a rotation's start to its success",
+            rotation_duration.clone(),
+        );
         let store_bytes = Gauge::default();
         registry.register(
             "store_bytes",
@@ -110,6 +130,8 @@ impl Metrics {
             secret_reads,
             denied,
             audit_write,
+            rotations,
+            rotation_duration,
             store_bytes,
             store_path,
         }
@@ -148,6 +170,13 @@ impl Metrics {
 
     pub(crate) fn observe_audit_write(&self, took: Duration) {
         self.audit_write.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn observe_rotation(&self, outcome: &'static str, seconds: Option<f64>) {
+        self.rotations.get_or_create(&OutcomeLabel { outcome }).inc();
+        if let Some(s) = seconds {
+            self.rotation_duration.observe(s);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -110,9 +110,10 @@ impl RotationEngine {
         }
     }
 
-    /// Registers the rotation function `arn` (what RotationLambdaARN names).
-    pub fn register(&mut self, arn: impl Into<String>, handler: Arc<dyn RotationHandler>) {
-        self.handlers.insert(arn.into(), handler);
+    /// Registers the rotation function `name`: RotationLambdaARN names it as
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME` (or by the bare name).
+    pub fn register(&mut self, name: impl Into<String>, handler: Arc<dyn RotationHandler>) {
+        self.handlers.insert(name.into(), handler);
     }
 
     /// Tells the service which rotation functions exist (RotateSecret refuses others).
@@ -184,7 +185,7 @@ impl RotationEngine {
                 missed_window: job.missed_window,
             });
         }
-        let Some(handler) = self.handlers.get(&job.function).cloned() else {
+        let Some(handler) = self.handlers.get(super::function_name(&job.function)).cloned() else {
             let reason = format!("no rotation function is registered as {}", job.function);
             return self.fail(&job, &token, step, reason).await;
         };

@@ -30,6 +30,15 @@ pub(crate) use state::start;
 
 use crate::{Caller, Service};
 
+/// The function name in a rotation function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`,
+/// optionally with a `:QUALIFIER`); anything else is taken as a name.
+pub fn function_name(arn: &str) -> &str {
+    match arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => arn,
+    }
+}
+
 /// One step of a rotation, named as in AWS's rotation event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
