@@ -183,6 +183,105 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
     })
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompleteArgs {
+    /// Name or ARN of the secret whose rotation waits for new keys.
+    #[arg(default_value = "signal9-advisor/api-credentials")]
+    secret_id: String,
+    /// Read the whole document (`{"alphaVantageApiKey": …}`) from stdin.
+    #[arg(long)]
+    stdin_json: bool,
+    /// Seconds to wait for the rotation to check the keys and make them current (0: don't).
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// `rotate complete`: writes the new keys into the `AWSPENDING` version the rotation waits
+/// on (its ClientRequestToken), then follows the rotation until they are current.
+pub(crate) fn complete(args: CompleteArgs) -> anyhow::Result<()> {
+    let creds = read_credentials(args.stdin_json)?;
+    let document = creds.to_json();
+    let secret = args.secret_id.as_str();
+    crate::api::runtime()?.block_on(async {
+        let client = args.api.client().await;
+        let versions = client
+            .list_secret_version_ids()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(failed(format!("listing the versions of {secret}")))?;
+        let pending = versions
+            .versions()
+            .iter()
+            .filter(|v| {
+                v.version_stages().iter().any(|s| s == "AWSPENDING")
+                    && !v.version_stages().iter().any(|s| s == "AWSCURRENT")
+            })
+            .find_map(|v| v.version_id().map(str::to_owned))
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::INVALID,
+                    format!("no rotation of {secret} is waiting for keys"),
+                    Some("start one with `s9-secrets rotate SECRET`; nothing was written"),
+                )
+            })?;
+        client
+            .put_secret_value()
+            .secret_id(secret)
+            .client_request_token(&pending)
+            .secret_string(document.expose_secret())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map_err(failed(format!("supplying the new keys of {secret}")))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+        let mut current = false;
+        while args.wait > 0 && std::time::Instant::now() < deadline {
+            let listed = client
+                .list_secret_version_ids()
+                .secret_id(secret)
+                .send()
+                .await
+                .map_err(failed(format!("following the rotation of {secret}")))?;
+            current = listed.versions().iter().any(|v| {
+                v.version_id() == Some(pending.as_str())
+                    && v.version_stages().iter().any(|s| s == "AWSCURRENT")
+            });
+            if current {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let outcome = match (current, args.wait) {
+            (true, _) => "current",
+            (false, 0) => "supplied",
+            (false, _) => "not current yet",
+        };
+        match args.api.output {
+            Output::Json => print_json(&json!({"Secret": secret, "VersionId": pending,
+                "Outcome": outcome, "FieldsSet": ApiCredentials::FIELDS})),
+            Output::Table => print_fields(&[
+                ("Secret", secret.to_owned()),
+                ("Version", pending.clone()),
+                ("Outcome", outcome.to_owned()),
+                ("Fields set", ApiCredentials::FIELDS.join(", ")),
+            ]),
+        }
+        if current || args.wait == 0 {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                exit::UNAVAILABLE,
+                format!("the new keys of {secret} are not current after {} s", args.wait),
+                Some("the vendor check may have refused them: see `s9-secrets audit query --event RotationFailed`"),
+            )
+            .into())
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

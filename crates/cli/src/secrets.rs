@@ -561,9 +561,13 @@ pub(crate) fn untag(args: UntagArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct RotateArgs {
+    #[command(subcommand)]
+    complete: Option<RotateCommand>,
     /// Name or ARN of the secret.
-    secret_id: String,
+    #[arg(required = true)]
+    secret_id: Option<String>,
     /// ARN of the rotation function.
     #[arg(long)]
     lambda: Option<String>,
@@ -586,16 +590,28 @@ pub(crate) struct RotateArgs {
     api: ApiArgs,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RotateCommand {
+    /// Supply the new vendor keys a `vendor-key` rotation waits for (from the environment,
+    /// a prompt or stdin, as `populate` reads them); the rotation checks them with the
+    /// vendor and only then makes them current.
+    Complete(crate::populate::CompleteArgs),
+}
+
 pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
+    if let Some(RotateCommand::Complete(complete)) = args.complete {
+        return crate::populate::complete(complete);
+    }
+    let secret = args.secret_id.as_deref().unwrap_or_default();
     runtime()?.block_on(async {
         let client = args.api.client().await;
         let (arn, version) = if args.cancel {
             let o = client
                 .cancel_rotate_secret()
-                .secret_id(&args.secret_id)
+                .secret_id(secret)
                 .send()
                 .await
-                .map_err(failed(format!("cancelling rotation of {}", args.secret_id)))?;
+                .map_err(failed(format!("cancelling rotation of {secret}")))?;
             (
                 o.arn().map(str::to_owned),
                 o.version_id().map(str::to_owned),
@@ -611,13 +627,13 @@ pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
                 });
             let o = client
                 .rotate_secret()
-                .secret_id(&args.secret_id)
+                .secret_id(secret)
                 .set_rotation_lambda_arn(args.lambda.clone())
                 .set_rotation_rules(rules)
                 .rotate_immediately(!args.not_now)
                 .send()
                 .await
-                .map_err(failed(format!("rotating {}", args.secret_id)))?;
+                .map_err(failed(format!("rotating {secret}")))?;
             (
                 o.arn().map(str::to_owned),
                 o.version_id().map(str::to_owned),

@@ -43,7 +43,9 @@ fn parse_expression(expr: &str) -> Result<Interval, ApiError> {
         return Ok(Interval::Seconds(seconds));
     }
     if let Some(inner) = expr.strip_prefix("cron(").and_then(|e| e.strip_suffix(')')) {
-        return Cron::parse(inner).map(|c| Interval::Cron(Box::new(c))).ok_or_else(bad);
+        return Cron::parse(inner)
+            .map(|c| Interval::Cron(Box::new(c)))
+            .ok_or_else(bad);
     }
     Err(bad())
 }
@@ -190,7 +192,8 @@ impl Cron {
                 Some((d, n)) => {
                     let d = d.parse().ok().or_else(|| named(&WEEKDAYS, d))?;
                     let n: u32 = n.parse().ok()?;
-                    ((1..=7).contains(&d) && (1..=5).contains(&n)).then_some(Days::NthOfWeek(d, n))?
+                    ((1..=7).contains(&d) && (1..=5).contains(&n))
+                        .then_some(Days::NthOfWeek(d, n))?
                 }
                 None => Days::OfWeek(Field::parse(w, 1, 7, |t| named(&WEEKDAYS, t))?),
             },
@@ -201,7 +204,9 @@ impl Cron {
             y => {
                 let (a, b) = y.split_once('-').unwrap_or((y, y));
                 let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
-                ((1970..=2199).contains(&a) && a <= b && b <= 2199).then_some((a, b))?.into()
+                ((1970..=2199).contains(&a) && a <= b && b <= 2199)
+                    .then_some((a, b))?
+                    .into()
             }
         };
         Some(Self {
@@ -329,23 +334,70 @@ mod tests {
                 .expect(expr)
                 .next_after(at(from))
                 .map(|t| OffsetDateTime::from_unix_timestamp(t as i64).expect("ts"))
-                .map(|t| t.format(&time::format_description::well_known::Rfc3339).expect("fmt"))
+                .map(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .expect("fmt")
+                })
         };
         let cases = [
             // 2026-11-27 is a Friday.
-            ("0 16 1,15 * ? *", "2026-11-27T10:00:00Z", "2026-12-01T16:00:00Z"),
-            ("0 16 1,15 * ? *", "2026-12-15T15:59:00Z", "2026-12-15T16:00:00Z"),
-            ("0 16 1,15 * ? *", "2026-12-15T16:00:00Z", "2027-01-01T16:00:00Z"),
-            ("30 2 ? * MON-FRI *", "2026-11-27T03:00:00Z", "2026-11-30T02:30:00Z"),
-            ("0 8 ? * 1 *", "2026-11-27T00:00:00Z", "2026-11-29T08:00:00Z"),
-            ("0 0 L * ? *", "2027-02-03T00:00:00Z", "2027-02-28T00:00:00Z"),
-            ("0 0 L * ? *", "2028-02-03T00:00:00Z", "2028-02-29T00:00:00Z"),
-            ("0 9 ? * 2#1 *", "2026-11-27T00:00:00Z", "2026-12-07T09:00:00Z"),
-            ("0 */6 * * ? *", "2026-11-27T07:00:00Z", "2026-11-27T12:00:00Z"),
-            ("0 4 1 JAN ? 2027", "2026-11-27T00:00:00Z", "2027-01-01T04:00:00Z"),
+            (
+                "0 16 1,15 * ? *",
+                "2026-11-27T10:00:00Z",
+                "2026-12-01T16:00:00Z",
+            ),
+            (
+                "0 16 1,15 * ? *",
+                "2026-12-15T15:59:00Z",
+                "2026-12-15T16:00:00Z",
+            ),
+            (
+                "0 16 1,15 * ? *",
+                "2026-12-15T16:00:00Z",
+                "2027-01-01T16:00:00Z",
+            ),
+            (
+                "30 2 ? * MON-FRI *",
+                "2026-11-27T03:00:00Z",
+                "2026-11-30T02:30:00Z",
+            ),
+            (
+                "0 8 ? * 1 *",
+                "2026-11-27T00:00:00Z",
+                "2026-11-29T08:00:00Z",
+            ),
+            (
+                "0 0 L * ? *",
+                "2027-02-03T00:00:00Z",
+                "2027-02-28T00:00:00Z",
+            ),
+            (
+                "0 0 L * ? *",
+                "2028-02-03T00:00:00Z",
+                "2028-02-29T00:00:00Z",
+            ),
+            (
+                "0 9 ? * 2#1 *",
+                "2026-11-27T00:00:00Z",
+                "2026-12-07T09:00:00Z",
+            ),
+            (
+                "0 */6 * * ? *",
+                "2026-11-27T07:00:00Z",
+                "2026-11-27T12:00:00Z",
+            ),
+            (
+                "0 4 1 JAN ? 2027",
+                "2026-11-27T00:00:00Z",
+                "2027-01-01T04:00:00Z",
+            ),
         ];
         for (expr, from, want) in cases {
-            assert_eq!(next(expr, from).as_deref(), Some(want), "{expr} after {from}");
+            assert_eq!(
+                next(expr, from).as_deref(),
+                Some(want),
+                "{expr} after {from}"
+            );
         }
         assert_eq!(next("0 4 1 JAN ? 2025", "2026-11-27T00:00:00Z"), None);
     }
@@ -353,8 +405,17 @@ mod tests {
     #[test]
     fn windows_close_after_the_duration_or_as_secrets_manager_defaults() {
         let start = at("2026-11-27T10:00:00Z");
-        assert_eq!(window_end(&rules(Some(90), None, Some("3h")), start), start + 3.0 * 3600.0);
-        assert_eq!(window_end(&rules(Some(90), None, None), start), at("2026-11-28T00:00:00Z"));
-        assert_eq!(window_end(&rules(None, Some("rate(6 hours)"), None), start), start + 3600.0);
+        assert_eq!(
+            window_end(&rules(Some(90), None, Some("3h")), start),
+            start + 3.0 * 3600.0
+        );
+        assert_eq!(
+            window_end(&rules(Some(90), None, None), start),
+            at("2026-11-28T00:00:00Z")
+        );
+        assert_eq!(
+            window_end(&rules(None, Some("rate(6 hours)"), None), start),
+            start + 3600.0
+        );
     }
 }

@@ -626,7 +626,9 @@ impl Service {
             let sealed = entry.values.get(&version.id).cloned().ok_or_else(|| {
                 let what = match (&req.version_id, &req.version_stage) {
                     (Some(id), _) => format!("VersionId: {id}"),
-                    (None, stage) => format!("staging label: {}", stage.as_deref().unwrap_or(CURRENT)),
+                    (None, stage) => {
+                        format!("staging label: {}", stage.as_deref().unwrap_or(CURRENT))
+                    }
                 };
                 ApiError::new(
                     ErrorCode::ResourceNotFound,
@@ -859,7 +861,12 @@ impl Service {
                 for stage in stages {
                     entry.record.versions.update_stage(
                         stage,
-                        entry.record.versions.with_stage(stage).map(|v| v.id.clone()).as_deref(),
+                        entry
+                            .record
+                            .versions
+                            .with_stage(stage)
+                            .map(|v| v.id.clone())
+                            .as_deref(),
                         Some(token),
                     )?;
                 }
@@ -867,6 +874,8 @@ impl Service {
                 changes.save_value(arn, token, &sealed);
                 entry.values.insert(token.to_owned(), sealed);
                 changes.save(&entry.record);
+                // A rotation may be waiting for exactly this value.
+                self.rotation_requested.notify_one();
                 return entry
                     .record
                     .versions

@@ -101,7 +101,9 @@ impl FunctionEntry {
     fn kind(self) -> Result<(String, FunctionKind), String> {
         let name = self.name;
         if name.is_empty() || name.contains(':') {
-            return Err(format!("rotation function name {name:?} must be non-empty, without ':'"));
+            return Err(format!(
+                "rotation function name {name:?} must be non-empty, without ':'"
+            ));
         }
         let kind = match (self.kind.as_str(), self.command, self.url) {
             ("random", None, None) if self.check.is_none() => {
@@ -127,7 +129,9 @@ impl FunctionEntry {
                 argv,
                 env: self.env,
             },
-            ("http", None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+            ("http", None, Some(url))
+                if url.starts_with("http://") || url.starts_with("https://") =>
+            {
                 FunctionKind::Http { url }
             }
             ("random" | "vendor-key" | "command" | "http", _, _) => {
@@ -302,7 +306,10 @@ impl ServiceConfig {
                 let line = at(entry.span());
                 let (name, kind) = entry.into_inner().kind().map_err(|e| fail(line, e))?;
                 if rotation.functions.insert(name.clone(), kind).is_some() {
-                    return Err(fail(line, format!("rotation function {name:?} is defined twice")));
+                    return Err(fail(
+                        line,
+                        format!("rotation function {name:?} is defined twice"),
+                    ));
                 }
             }
         }

@@ -173,7 +173,9 @@ impl Metrics {
     }
 
     pub(crate) fn observe_rotation(&self, outcome: &'static str, seconds: Option<f64>) {
-        self.rotations.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.rotations
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
         if let Some(s) = seconds {
             self.rotation_duration.observe(s);
         }

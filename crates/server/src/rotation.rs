@@ -16,12 +16,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use s9_audit::{AuditLog, Resource};
+use s9_core::Service;
 use s9_core::rotation::{
     EngineConfig, ProviderCheck, RandomHandler, RandomTemplate, RotationEngine, RotationEvent,
     RotationEvents, RotationHandler, RotationNotice, StepContext, StepError, StepFuture,
     StepOutcome, VendorKeyHandler,
 };
-use s9_core::Service;
 use s9_wire::SecretText;
 use serde_json::value::RawValue;
 use tokio::io::AsyncWriteExt as _;
@@ -101,7 +101,10 @@ pub(crate) fn engine(
 ) -> RotationEngine {
     let client = http_client();
     let mut functions = BTreeMap::from([
-        (RANDOM.to_owned(), FunctionKind::Random(RandomTemplate::default())),
+        (
+            RANDOM.to_owned(),
+            FunctionKind::Random(RandomTemplate::default()),
+        ),
         (
             VENDOR_KEY.to_owned(),
             FunctionKind::VendorKey {
@@ -242,7 +245,10 @@ struct VendorCheck {
 }
 
 /// `template` with each `{field}` replaced by that field of `doc`; errors name the field.
-fn fill(template: &str, doc: &BTreeMap<&str, &RawValue>) -> Result<zeroize::Zeroizing<String>, String> {
+fn fill(
+    template: &str,
+    doc: &BTreeMap<&str, &RawValue>,
+) -> Result<zeroize::Zeroizing<String>, String> {
     let mut out = zeroize::Zeroizing::new(String::with_capacity(template.len() + 256));
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -264,12 +270,19 @@ fn fill(template: &str, doc: &BTreeMap<&str, &RawValue>) -> Result<zeroize::Zero
 
 impl VendorCheck {
     async fn run(&self, value: &SecretText) -> Result<(), String> {
-        let client = self.client.as_ref().ok_or("no HTTP client (TLS roots missing)")?;
+        let client = self
+            .client
+            .as_ref()
+            .ok_or("no HTTP client (TLS roots missing)")?;
         let doc: BTreeMap<&str, &RawValue> = serde_json::from_str(value.expose_secret())
             .map_err(|_| "the new value is not a JSON object".to_owned())?;
         let mut url = zeroize::Zeroizing::new(self.check.url.clone());
         for (i, (key, template)) in self.check.query.iter().enumerate() {
-            url.push(if i == 0 && !self.check.url.contains('?') { '?' } else { '&' });
+            url.push(if i == 0 && !self.check.url.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
             url.push_str(&percent(key));
             url.push('=');
             url.push_str(&percent(&fill(template, &doc)?));
@@ -290,7 +303,11 @@ impl VendorCheck {
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("{} answered HTTP {}", self.check.url, status.as_u16()))
+            Err(format!(
+                "{} answered HTTP {}",
+                self.check.url,
+                status.as_u16()
+            ))
         }
     }
 }
@@ -336,7 +353,13 @@ impl RotationEvents for Notices {
                 scheduled,
                 missed_window,
             } => {
-                tracing::info!(secret = arn, version = token, scheduled, missed_window, "rotation started");
+                tracing::info!(
+                    secret = arn,
+                    version = token,
+                    scheduled,
+                    missed_window,
+                    "rotation started"
+                );
                 (
                     "RotationStarted",
                     arn,
@@ -349,7 +372,13 @@ impl RotationEvents for Notices {
                 step,
                 reason,
             } => {
-                tracing::warn!(secret = arn, version = token, step = step.name(), reason, "rotation waits for an operator");
+                tracing::warn!(
+                    secret = arn,
+                    version = token,
+                    step = step.name(),
+                    reason,
+                    "rotation waits for an operator"
+                );
                 (
                     "RotationAwaitingInput",
                     arn,
@@ -376,7 +405,14 @@ impl RotationEvents for Notices {
                 reason,
                 attempts,
             } => {
-                tracing::error!(secret = arn, version = token, step = step.name(), reason, attempts, "rotation failed; AWSCURRENT is unchanged");
+                tracing::error!(
+                    secret = arn,
+                    version = token,
+                    step = step.name(),
+                    reason,
+                    attempts,
+                    "rotation failed; AWSCURRENT is unchanged"
+                );
                 self.metrics.observe_rotation("failed", None);
                 (
                     "RotationFailed",
@@ -416,7 +452,10 @@ mod tests {
     fn templates_fill_fields_and_name_missing_ones() {
         let doc: BTreeMap<&str, &RawValue> =
             serde_json::from_str(r#"{"k":"canary-1","n":5}"#).expect("doc");
-        assert_eq!(fill("Bearer {k}", &doc).expect("fill").as_str(), "Bearer canary-1");
+        assert_eq!(
+            fill("Bearer {k}", &doc).expect("fill").as_str(),
+            "Bearer canary-1"
+        );
         let e = fill("{missing}", &doc).expect_err("missing");
         assert!(e.contains("`missing`"));
         assert!(fill("{n}", &doc).is_err(), "not a string");

@@ -701,7 +701,7 @@ async fn random_passwords_policies_and_rotation_configuration() {
         message(&err),
         "No Lambda rotation function ARN is associated with this secret."
     );
-    let lambda = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:rotate");
+    let lambda = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:s9-rotation-vendor-key");
     let rules = RotationRulesType::builder()
         .automatically_after_days(90)
         .build();

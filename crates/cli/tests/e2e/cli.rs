@@ -11,7 +11,7 @@ use crate::harness::{BIN, TestServer, canary};
 const NAME: &str = "signal9-advisor/api-credentials";
 
 /// Fresh plausible keys (AlphaVantage, Alpaca key id, Alpaca secret).
-fn keys() -> [String; 3] {
+pub fn keys() -> [String; 3] {
     let hex = || canary().replace('-', "").to_ascii_uppercase();
     [
         hex()[..16].to_owned(),
@@ -20,7 +20,12 @@ fn keys() -> [String; 3] {
     ]
 }
 
-fn cli(server: &TestServer, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub fn cli(
+    server: &TestServer,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = server.cli_command();
     cmd.args(args)
         .envs(env.iter().copied())
@@ -40,7 +45,7 @@ fn cli(server: &TestServer, args: &[&str], env: &[(&str, &str)], stdin: Option<&
     child.wait_with_output().expect("wait")
 }
 
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -284,7 +289,7 @@ fn api_commands_and_their_exit_codes() {
             "rotate",
             "app/db",
             "--lambda",
-            "arn:aws:lambda:us-east-1:123456789012:function:rot",
+            "arn:aws:lambda:us-east-1:123456789012:function:s9-rotation-vendor-key",
             "--days",
             "30",
             "--not-now",

@@ -14,5 +14,6 @@ mod metrics;
 mod policies;
 mod proxy;
 mod robustness;
+mod rotation;
 mod stack;
 mod tools;

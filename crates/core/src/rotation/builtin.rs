@@ -16,7 +16,9 @@ use s9_wire::{ErrorCode, SecretText};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::{RotationEvent, RotationHandler, Step, StepContext, StepError, StepFuture, StepOutcome};
+use super::{
+    RotationEvent, RotationHandler, Step, StepContext, StepError, StepFuture, StepOutcome,
+};
 use crate::service::SecretPayload;
 use crate::staging::{CURRENT, PENDING};
 
@@ -31,7 +33,8 @@ fn pending(ctx: &StepContext<'_>, event: &RotationEvent) -> Result<Option<Secret
         Ok(v) => match v.payload {
             SecretPayload::Text(t) => Ok(Some(t)),
             SecretPayload::Binary(_) => Err(StepError(
-                "the pending version holds a binary value; this rotation function rotates text".into(),
+                "the pending version holds a binary value; this rotation function rotates text"
+                    .into(),
             )),
         },
         Err(e) if e.code == ErrorCode::ResourceNotFound => Ok(None),
@@ -45,7 +48,11 @@ fn current(ctx: &StepContext<'_>, event: &RotationEvent) -> Result<SecretText, S
         version_id: None,
         version_stage: Some(CURRENT.to_owned()),
     };
-    match ctx.service.get_secret_value(ctx.caller, ctx.region, &req)?.payload {
+    match ctx
+        .service
+        .get_secret_value(ctx.caller, ctx.region, &req)?
+        .payload
+    {
         SecretPayload::Text(t) => Ok(t),
         SecretPayload::Binary(_) => Err(StepError(
             "the current version holds a binary value; this rotation function rotates text".into(),
@@ -59,7 +66,7 @@ async fn finish(ctx: &StepContext<'_>, event: &RotationEvent) -> Result<StepOutc
         .service
         .describe_secret(ctx.caller, ctx.region, &event.secret_id)?;
     let holder = description
-        .secret_versions_to_stages
+        .version_ids_to_stages
         .unwrap_or_default()
         .into_iter()
         .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
@@ -130,7 +137,9 @@ impl RandomTemplate {
         }
         let doc: BTreeMap<&str, &RawValue> = serde_json::from_str(current.expose_secret())
             .map_err(|_| {
-                StepError("the current value is not a JSON object, and the template names fields".into())
+                StepError(
+                    "the current value is not a JSON object, and the template names fields".into(),
+                )
             })?;
         let fresh: Vec<(String, Zeroizing<String>)> = self
             .fields
@@ -144,7 +153,11 @@ impl RandomTemplate {
         }
         // Sized up front, so the buffer holding the new value is never reallocated (and a
         // stale copy left behind).
-        let capacity = current.expose_secret().len() + fresh.iter().map(|(f, v)| f.len() + 2 * v.len() + 8).sum::<usize>();
+        let capacity = current.expose_secret().len()
+            + fresh
+                .iter()
+                .map(|(f, v)| f.len() + 2 * v.len() + 8)
+                .sum::<usize>();
         let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
         serde_json::to_writer(&mut *buf, &out).map_err(|e| StepError(e.to_string()))?;
         let text = String::from_utf8(std::mem::take(&mut *buf))
@@ -171,7 +184,11 @@ impl RandomHandler {
         Self { template }
     }
 
-    async fn step(&self, ctx: &StepContext<'_>, event: &RotationEvent) -> Result<StepOutcome, StepError> {
+    async fn step(
+        &self,
+        ctx: &StepContext<'_>,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, StepError> {
         match event.step {
             Step::CreateSecret => {
                 if pending(ctx, event)?.is_some() {
@@ -185,7 +202,9 @@ impl RandomHandler {
                     version_stages: Some(vec![PENDING.to_owned()]),
                     ..PutSecretValueRequest::default()
                 };
-                ctx.service.put_secret_value(ctx.caller, ctx.region, req).await?;
+                ctx.service
+                    .put_secret_value(ctx.caller, ctx.region, req)
+                    .await?;
                 Ok(StepOutcome::Done)
             }
             // No system downstream holds this value.
@@ -231,7 +250,11 @@ impl VendorKeyHandler {
         Self { fields, check }
     }
 
-    async fn step(&self, ctx: &StepContext<'_>, event: &RotationEvent) -> Result<StepOutcome, StepError> {
+    async fn step(
+        &self,
+        ctx: &StepContext<'_>,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, StepError> {
         match event.step {
             Step::CreateSecret => Ok(match pending(ctx, event)? {
                 Some(_) => StepOutcome::Done,
@@ -284,8 +307,14 @@ mod tests {
         assert_eq!(password.len(), 24);
         assert_ne!(password, "old-canary-1");
         assert!(password.chars().all(char::is_alphanumeric));
-        assert!(template.next_value(&SecretText::new("not json".into())).is_err());
-        let whole = RandomTemplate::default().next_value(&current).expect("whole");
+        assert!(
+            template
+                .next_value(&SecretText::new("not json".into()))
+                .is_err()
+        );
+        let whole = RandomTemplate::default()
+            .next_value(&current)
+            .expect("whole");
         assert_eq!(whole.expose_secret().len(), 32);
     }
 

@@ -185,7 +185,11 @@ impl RotationEngine {
                 missed_window: job.missed_window,
             });
         }
-        let Some(handler) = self.handlers.get(super::function_name(&job.function)).cloned() else {
+        let Some(handler) = self
+            .handlers
+            .get(super::function_name(&job.function))
+            .cloned()
+        else {
             let reason = format!("no rotation function is registered as {}", job.function);
             return self.fail(&job, &token, step, reason).await;
         };
@@ -231,7 +235,9 @@ impl RotationEngine {
                 };
             match outcome {
                 Ok(StepOutcome::Done) => {}
-                Ok(StepOutcome::Waiting(reason)) => return self.wait(&job, &token, step, reason).await,
+                Ok(StepOutcome::Waiting(reason)) => {
+                    return self.wait(&job, &token, step, reason).await;
+                }
                 Err(e) => return self.fail(&job, &token, step, e.0).await,
             }
             self.set_waiting(&arn, false);
@@ -245,7 +251,7 @@ impl RotationEngine {
             .service
             .describe_secret(&self.caller, &job.region, &arn)
             .ok()
-            .and_then(|d| d.secret_versions_to_stages)
+            .and_then(|d| d.version_ids_to_stages)
             .and_then(|v| {
                 v.into_iter()
                     .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
@@ -265,8 +271,12 @@ impl RotationEngine {
                 token,
                 seconds,
             }),
-            Ok(None) => self.events.notice(&RotationNotice::Abandoned { arn, token }),
-            Err(e) => tracing::error!(secret = arn, error = %e.message, "could not record a rotation's success"),
+            Ok(None) => self
+                .events
+                .notice(&RotationNotice::Abandoned { arn, token }),
+            Err(e) => {
+                tracing::error!(secret = arn, error = %e.message, "could not record a rotation's success")
+            }
         }
     }
 
@@ -316,7 +326,12 @@ impl RotationEngine {
     }
 
     async fn fail(&self, job: &RotationJob, token: &str, step: Step, reason: String) {
-        tracing::warn!(secret = job.arn, step = step.name(), reason, "rotation step failed");
+        tracing::warn!(
+            secret = job.arn,
+            step = step.name(),
+            reason,
+            "rotation step failed"
+        );
         let attempts = self
             .service
             .rotation_failed(

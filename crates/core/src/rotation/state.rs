@@ -86,13 +86,13 @@ impl Service {
                     missed_window,
                 };
                 match (&rotation.pending_token, rotation.next_rotation) {
-                    (Some(token), _) if rotation.retry_at.is_none_or(|t| t <= now) => jobs.push(
-                        job(
+                    (Some(token), _) if rotation.retry_at.is_none_or(|t| t <= now) => {
+                        jobs.push(job(
                             Some(token.clone()),
                             rotation.step.unwrap_or(Step::CreateSecret),
                             false,
-                        ),
-                    ),
+                        ))
+                    }
                     (None, Some(due)) if rotation.enabled && due <= now => {
                         let closes = rotation
                             .rules
@@ -250,7 +250,14 @@ impl Service {
     /// When the rotation in progress on `arn` started.
     pub fn rotation_started(&self, region: &str, arn: &str) -> Option<f64> {
         let state = self.read();
-        state.regions.get(region)?.secrets.get(arn)?.record.rotation.started
+        state
+            .regions
+            .get(region)?
+            .secrets
+            .get(arn)?
+            .record
+            .rotation
+            .started
     }
 
     /// The rotation state of every secret that has a rotation function, for metrics and
