@@ -99,7 +99,6 @@ pub(crate) fn engine(
     settings: &RotationSettings,
     notices: Arc<Notices>,
 ) -> RotationEngine {
-    let client = http_client();
     let mut functions = BTreeMap::from([
         (
             RANDOM.to_owned(),
@@ -114,6 +113,14 @@ pub(crate) fn engine(
         ),
     ]);
     functions.extend(settings.functions.clone());
+    // Loading the system's TLS roots takes a while: only when a function calls out.
+    let calls_out = functions.values().any(|f| {
+        matches!(
+            f,
+            FunctionKind::Http { .. } | FunctionKind::VendorKey { check: Some(_), .. }
+        )
+    });
+    let client = if calls_out { http_client() } else { None };
     let mut engine = RotationEngine::new(service, settings.engine.clone(), notices);
     for (name, kind) in functions {
         let handler: Arc<dyn RotationHandler> = match kind {

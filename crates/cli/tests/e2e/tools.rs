@@ -91,7 +91,7 @@ fn aws_cli_drives_every_operation() {
 
     // Every other operation, as a user would type it.
     let [older, current] = version_ids(&server);
-    let lambda = "arn:aws:lambda:us-east-1:123456789012:function:rotate";
+    let lambda = "arn:aws:lambda:us-east-1:123456789012:function:s9-rotation-vendor-key";
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/reader"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
     let commands: Vec<Vec<&str>> = vec![
         vec!["describe-secret", "--secret-id", "cli/one"],
