@@ -259,29 +259,4 @@ impl Service {
             .rotation
             .started
     }
-
-    /// The rotation state of every secret that has a rotation function, for metrics and
-    /// alarms: `(name, state)` with state `idle`, `running`, `waiting` or `failed`.
-    pub fn rotation_states(&self) -> Vec<(String, &'static str, Option<f64>)> {
-        let state = self.read();
-        state
-            .regions
-            .values()
-            .flat_map(|r| r.secrets.values())
-            .filter(|e| e.record.rotation.lambda_arn.is_some() && !e.record.is_deleted())
-            .map(|e| {
-                let rotation = &e.record.rotation;
-                let label = match (&rotation.pending_token, rotation.attempts) {
-                    (None, _) => "idle",
-                    (Some(_), 0) => "running",
-                    (Some(_), _) => "failed",
-                };
-                (
-                    e.record.name.clone(),
-                    label,
-                    rotation.next_rotation.filter(|_| rotation.enabled),
-                )
-            })
-            .collect()
-    }
 }
