@@ -394,9 +394,7 @@ impl SecretsCache {
             slot.map(Arc::clone)
         };
         let slot = slot.unwrap_or_else(|| self.slot(secret_id, version, kind));
-        // Boxed: the miss path holds the SDK's large request future, and inlining it would
-        // make every hit build (and copy) a future of that size.
-        let value = Box::pin(self.miss(secret_id, version, slot, decoder)).await?;
+        let value = self.boxed_miss(secret_id, version, slot, decoder).await?;
         Ok(downcast(value))
     }
 
@@ -423,6 +421,9 @@ impl SecretsCache {
         Some(value)
     }
 
+    // Out of line: the spawned future is large, and inlined it would give every hit a frame
+    // of that size.
+    #[inline(never)]
     fn refresh_in_background(
         &self,
         secret_id: &str,
@@ -451,6 +452,19 @@ impl SecretsCache {
             }
             .instrument(span),
         );
+    }
+
+    /// [`Self::miss`], boxed in a frame of its own. The miss future holds the SDK's request
+    /// future (kilobytes); built inline, every hit would reserve and probe that much stack.
+    #[inline(never)]
+    fn boxed_miss<'a>(
+        &'a self,
+        secret_id: &'a str,
+        version: &'a Version,
+        slot: Arc<Slot>,
+        decoder: Decoder,
+    ) -> std::pin::Pin<Box<impl Future<Output = Result<Decoded, Error>> + Send + 'a>> {
+        Box::pin(self.miss(secret_id, version, slot, decoder))
     }
 
     /// The slow path: one caller per slot asks the backend; the others wait and then read
@@ -726,13 +740,14 @@ impl<T: Send + Sync + 'static> SecretHandle<T> {
         let value = match cache.fresh(&self.slot, &self.secret_id, &self.version, self.decoder) {
             Some(v) => v,
             None => {
-                Box::pin(cache.miss(
-                    &self.secret_id,
-                    &self.version,
-                    Arc::clone(&self.slot),
-                    self.decoder,
-                ))
-                .await?
+                cache
+                    .boxed_miss(
+                        &self.secret_id,
+                        &self.version,
+                        Arc::clone(&self.slot),
+                        self.decoder,
+                    )
+                    .await?
             }
         };
         Ok(downcast(value))
