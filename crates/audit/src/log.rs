@@ -94,6 +94,7 @@ enum Msg {
         now: OffsetDateTime,
         done: oneshot::Sender<Result<DigestSummary, AuditError>>,
     },
+    Subscribe(async_mpsc::Sender<AuditEvent>),
 }
 
 /// What a digest covered.
@@ -134,6 +135,7 @@ impl std::fmt::Debug for Msg {
         f.write_str(match self {
             Self::Append { .. } => "Append",
             Self::Digest { .. } => "Digest",
+            Self::Subscribe(_) => "Subscribe",
         })
     }
 }
@@ -216,6 +218,15 @@ impl AuditLog {
     pub fn public_key(&self) -> &crate::PublicKey {
         &self.inner.public_key
     }
+
+    /// The live stream: every record written from now on, once it is in the log. The
+    /// writer never waits for a subscriber: records a full channel cannot take are dropped
+    /// from the stream (never from the log), and said so in the service log.
+    pub fn subscribe(&self, capacity: usize) -> Result<async_mpsc::Receiver<AuditEvent>, AuditError> {
+        let (tx, rx) = async_mpsc::channel(capacity.max(1));
+        self.send(Msg::Subscribe(tx))?;
+        Ok(rx)
+    }
 }
 
 struct OpenFile {
@@ -245,6 +256,10 @@ struct Writer {
     syncer: Option<mpsc::Sender<SyncJob>>,
     /// Files closed since the last digest, fsynced (again, cheaply) before it is written.
     closed: Vec<(PathBuf, Arc<File>)>,
+    /// Where written records go next ([`AuditLog::subscribe`]).
+    subscribers: Vec<async_mpsc::Sender<AuditEvent>>,
+    /// Records the subscribers' full channels could not take.
+    dropped: u64,
 }
 
 /// Written records waiting for their fsync.
@@ -391,6 +406,8 @@ impl Writer {
             recovered,
             syncer: None,
             closed: Vec::new(),
+            subscribers: Vec::new(),
+            dropped: 0,
         })
     }
 
@@ -436,6 +453,7 @@ impl Writer {
                             .and_then(|()| self.digest(now));
                         let _ = done.send(result);
                     }
+                    Msg::Subscribe(tx) => self.subscribers.push(tx),
                 }
             }
             let _ = self.flush(&mut appends, &mut waiters);
@@ -457,6 +475,9 @@ impl Writer {
             return Ok(());
         }
         let result = self.append_group(appends);
+        if result.is_ok() && !self.subscribers.is_empty() {
+            self.publish(appends.drain(..));
+        }
         appends.clear();
         let (durable, written): (Vec<_>, Vec<_>) = waiters.drain(..).partition(|w| w.durable);
         let result = match result {
@@ -489,6 +510,32 @@ impl Writer {
             let _ = w.done.send(result.clone());
         }
         result
+    }
+
+    /// Hands written records to the subscribers, dropping the ones that went away.
+    fn publish(&mut self, events: impl Iterator<Item = (AuditEvent, OffsetDateTime)>) {
+        let before = self.dropped;
+        for (event, _) in events {
+            let Some((last, rest)) = self.subscribers.split_last() else {
+                return;
+            };
+            for tx in rest {
+                if tx.try_send(event.clone()).is_err() {
+                    self.dropped += 1;
+                }
+            }
+            if last.try_send(event).is_err() {
+                self.dropped += 1;
+            }
+        }
+        self.subscribers.retain(|tx| !tx.is_closed());
+        if self.dropped > before {
+            tracing::warn!(
+                dropped = self.dropped - before,
+                total = self.dropped,
+                "the live audit stream fell behind; records were left out of it (the log has them)"
+            );
+        }
     }
 
     fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod alarms;
 mod api;
 mod audit;
 mod bench;
@@ -51,6 +52,9 @@ enum Command {
     /// Verify, query and follow the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Show alarm states and their history.
+    #[command(subcommand)]
+    Alarms(alarms::AlarmsCommand),
     /// Run a local caching endpoint compatible with the AWS Secrets Manager Agent.
     Agent(agent::AgentArgs),
     /// Show a secret: its metadata and the shape of its value (`--reveal` prints the value).
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Alarms(command) => alarms::run(command),
         Command::Agent(args) => agent::run(args).map(|()| ExitCode::SUCCESS),
         Command::Get(args) => secrets::get(args).map(|()| ExitCode::SUCCESS),
         Command::Put(args) => secrets::put(args).map(|()| ExitCode::SUCCESS),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use s9_audit::FsyncPolicy;
 use s9_core::SystemClock;
+use s9_server::alarms::AlarmSettings;
 use s9_server::rotation::RotationSettings;
 use s9_server::{AuditSettings, Limits, Server, ServerConfig, ServiceConfig};
 
@@ -102,10 +103,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let (account_id, principals, rotation) = match &args.config {
+    let (account_id, principals, rotation, alarms) = match &args.config {
         Some(path) => {
             let loaded = ServiceConfig::load(path)?;
-            (loaded.account_id, Some(loaded.principals), loaded.rotation)
+            (
+                loaded.account_id,
+                Some(loaded.principals),
+                loaded.rotation,
+                loaded.alarms,
+            )
         }
         None => (
             args.account_id
@@ -113,6 +119,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned()),
             None,
             RotationSettings::default(),
+            AlarmSettings::default(),
         ),
     };
     let config = ServerConfig {
@@ -133,6 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             digest_interval: Duration::from_secs(args.audit_digest_interval_secs.max(1)),
         },
         rotation,
+        alarms,
     };
     let server = Server::start(config, Arc::new(SystemClock)).await?;
     let addr = server.local_addr()?;

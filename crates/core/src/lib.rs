@@ -6,6 +6,7 @@
 //! the [`Service`], and encodes what comes back. Time comes from an injected [`Clock`].
 
 mod access;
+pub mod alarms;
 pub mod clock;
 mod listing;
 mod names;

@@ -333,6 +333,14 @@ impl Service {
     }
 
     /// Number of secrets (all regions, including those scheduled for deletion).
+    /// The name of the secret `secret_id` (a name, full or partial ARN) names in `region`.
+    pub fn secret_name(&self, region: &str, secret_id: &str) -> Option<String> {
+        let state = self.read();
+        lookup(&state, region, &self.account_id, secret_id)
+            .ok()
+            .map(|e| e.record.name.clone())
+    }
+
     pub fn secret_count(&self) -> usize {
         self.read().regions.values().map(|r| r.secrets.len()).sum()
     }

@@ -19,6 +19,19 @@
 //! retry_backoff_secs = 300             # doubles per failed attempt, at most a day
 //! await_timeout_hours = 168            # how long vendor-key waits for the new key
 //!
+//! [alarms]                             # all optional; the default rules apply without it
+//! interval_secs = 10                   # how often time-driven alarms are evaluated
+//! topic_arn = "arn:aws:sns:us-east-1:123456789012:signal9-alarms"  # named in notifications
+//! defaults = true                      # keep the default rules
+//! webhook = { url = "https://hooks.example/s9", key_file = "webhook.key", attempts = 5, backoff_ms = 1000 }
+//!
+//! [[alarms.rule]]
+//! name = "after-hours"
+//! kind = "outside-business-hours"      # read-rate, access-denied, new-principal, rotation-failed, rotation-overdue
+//! time_zone = "America/New_York"
+//! days = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+//! hours = [8, 18]
+//!
 //! [[rotation.function]]                # RotationLambdaARN …:function:signal9-vendor-keys
 //! name = "signal9-vendor-keys"
 //! kind = "vendor-key"                  # or "random", "command", "http"
@@ -34,7 +47,11 @@ use s9_policy::{NamedPolicy, Policy, PolicyKind};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::alarms::AlarmSettings;
+use crate::notify::WebhookSettings;
 use crate::principals::{self, Principal, Principals};
+use s9_core::alarms::{BusinessHours, Rule, RuleKind};
+use zeroize::Zeroizing;
 use crate::rotation::{FunctionKind, HttpCheck, RotationSettings};
 use s9_core::rotation::RandomTemplate;
 
@@ -56,6 +73,109 @@ struct File {
     principals: Vec<PrincipalEntry>,
     #[serde(default)]
     rotation: Option<RotationSection>,
+    #[serde(default)]
+    alarms: Option<AlarmsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmsSection {
+    interval_secs: Option<u64>,
+    topic_arn: Option<String>,
+    /// Keep the default rules (those of the same name as a listed rule are replaced).
+    #[serde(default = "yes")]
+    defaults: bool,
+    webhook: Option<Spanned<WebhookEntry>>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RuleEntry>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookEntry {
+    url: String,
+    key_file: Option<String>,
+    key_env: Option<String>,
+    attempts: Option<u32>,
+    backoff_ms: Option<u64>,
+    timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    name: String,
+    kind: String,
+    description: Option<String>,
+    ok_after_secs: Option<u64>,
+    threshold: Option<u32>,
+    period_secs: Option<u64>,
+    time_zone: Option<String>,
+    #[serde(default)]
+    days: Vec<String>,
+    hours: Option<[u8; 2]>,
+    #[serde(default)]
+    ignore_principals: Vec<String>,
+    grace_hours: Option<u64>,
+}
+
+impl RuleEntry {
+    fn rule(self) -> Result<Rule, String> {
+        let secs = |v: u64| time::Duration::seconds(i64::try_from(v).unwrap_or(i64::MAX));
+        let name = self.name;
+        if name.is_empty() {
+            return Err("an alarm rule needs a name".into());
+        }
+        let kind = match self.kind.as_str() {
+            "read-rate" => RuleKind::ReadRate {
+                threshold: self.threshold.unwrap_or(10),
+                period: secs(self.period_secs.unwrap_or(60).max(1)),
+            },
+            "access-denied" => RuleKind::AccessDenied,
+            "outside-business-hours" => {
+                let (Some(zone), Some(hours)) = (self.time_zone, self.hours) else {
+                    return Err(format!(
+                        "alarm {name:?}: outside-business-hours needs time_zone, days and hours"
+                    ));
+                };
+                let hours = BusinessHours::new(&zone, &self.days, hours)
+                    .map_err(|e| format!("alarm {name:?}: {e}"))?;
+                RuleKind::OutsideBusinessHours {
+                    hours,
+                    ignore: self.ignore_principals.into_iter().collect(),
+                }
+            }
+            "new-principal" => RuleKind::NewPrincipal,
+            "rotation-failed" => RuleKind::RotationFailed,
+            "rotation-overdue" => RuleKind::RotationOverdue {
+                grace: time::Duration::hours(
+                    i64::try_from(self.grace_hours.unwrap_or(24)).unwrap_or(i64::MAX),
+                ),
+            },
+            other => {
+                return Err(format!(
+                    "alarm {name:?}: kind {other:?} is not read-rate, access-denied, outside-business-hours, new-principal, rotation-failed or rotation-overdue"
+                ));
+            }
+        };
+        let ok_after = self.ok_after_secs.map_or_else(
+            || match kind {
+                RuleKind::ReadRate { period, .. } => period,
+                _ => time::Duration::minutes(5),
+            },
+            secs,
+        );
+        Ok(Rule {
+            name,
+            description: self.description,
+            kind,
+            ok_after,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +297,7 @@ pub struct ServiceConfig {
     /// Principals by name, for the policy simulator.
     pub by_name: BTreeMap<String, Principal>,
     pub rotation: RotationSettings,
+    pub alarms: AlarmSettings,
 }
 
 /// 1-based line of a byte offset.
@@ -313,14 +434,73 @@ impl ServiceConfig {
                 }
             }
         }
+        let mut alarms = AlarmSettings::default();
+        if let Some(section) = file.alarms {
+            if let Some(secs) = section.interval_secs {
+                alarms.interval = std::time::Duration::from_secs(secs.max(1));
+            }
+            alarms.topic_arn = section.topic_arn;
+            if !section.defaults {
+                alarms.rules.clear();
+            }
+            for entry in section.rules {
+                let line = at(entry.span());
+                let rule = entry.into_inner().rule().map_err(|e| fail(line, e))?;
+                alarms.rules.retain(|r| r.name != rule.name);
+                alarms.rules.push(rule);
+            }
+            if let Some(entry) = section.webhook {
+                let line = at(entry.span());
+                alarms.webhook = Some(webhook(entry.into_inner(), base).map_err(|e| fail(line, e))?);
+            }
+        }
         Ok(Self {
             account_id,
             credentials,
             principals,
             by_name,
             rotation,
+            alarms,
         })
     }
+}
+
+fn webhook(entry: WebhookEntry, base: &Path) -> Result<WebhookSettings, String> {
+    if !(entry.url.starts_with("http://") || entry.url.starts_with("https://")) {
+        return Err(format!("webhook url {:?} must be http:// or https://", entry.url));
+    }
+    let mut settings = WebhookSettings::new(entry.url);
+    settings.key = match (entry.key_file, entry.key_env) {
+        (Some(_), Some(_)) => return Err("webhook: key_file or key_env, not both".into()),
+        (Some(file), None) => {
+            let path = base.join(file);
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("webhook key_file {}: {e}", path.display()))?,
+            );
+            Some(Zeroizing::new(text.trim().as_bytes().to_vec()))
+        }
+        (None, Some(var)) => {
+            let text = Zeroizing::new(
+                std::env::var(&var).map_err(|_| format!("webhook key_env: ${var} is not set"))?,
+            );
+            Some(Zeroizing::new(text.trim().as_bytes().to_vec()))
+        }
+        (None, None) => None,
+    };
+    if settings.key.as_ref().is_some_and(|k| k.len() < 16) {
+        return Err("webhook key: at least 16 bytes".into());
+    }
+    if let Some(a) = entry.attempts {
+        settings.attempts = a.clamp(1, 20);
+    }
+    if let Some(ms) = entry.backoff_ms {
+        settings.backoff = std::time::Duration::from_millis(ms);
+    }
+    if let Some(s) = entry.timeout_secs {
+        settings.timeout = std::time::Duration::from_secs(s.max(1));
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ async fn handle_in_span(
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
     if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
+        state
+            .metrics
+            .set_rotations(&state.service.rotation_statuses(), state.service.now());
         let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,

@@ -5,11 +5,14 @@
 //! → typed request (model validation) → [`s9_core::Service`] (durable before it returns)
 //! → AWS JSON 1.1 response.
 
+pub mod alarms;
 mod audit;
 pub mod config;
 mod dispatch;
 mod http;
 mod metrics;
+pub mod notify;
+mod outbound;
 pub mod principals;
 pub mod rotation;
 
@@ -100,6 +103,7 @@ pub struct ServerConfig {
     pub purge_interval: Duration,
     pub audit: AuditSettings,
     pub rotation: rotation::RotationSettings,
+    pub alarms: alarms::AlarmSettings,
 }
 
 /// Why the server could not start.
@@ -128,6 +132,8 @@ pub enum StartError {
     AccountId(String),
     #[error("audit trail: {0}")]
     Audit(#[from] s9_audit::AuditError),
+    #[error("{0}")]
+    Alarms(#[from] s9_core::alarms::AlarmFileError),
 }
 
 pub(crate) struct AppState {
@@ -149,6 +155,7 @@ pub struct Server {
     config: ServerConfig,
     generated: Option<GeneratedCredentials>,
     audit: Option<AuditLog>,
+    alarms: s9_core::alarms::Alarms,
 }
 
 impl std::fmt::Debug for AppState {
@@ -226,6 +233,10 @@ impl Server {
             envelope,
             store,
         )?);
+        let alarms = s9_core::alarms::Alarms::open(
+            config.alarms.rules.clone(),
+            Some(alarms::path(dir)),
+        )?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -240,6 +251,7 @@ impl Server {
             config,
             generated,
             audit,
+            alarms,
         })
     }
 
@@ -275,6 +287,16 @@ impl Server {
             account_id: self.config.account_id.clone(),
             metrics: Arc::clone(&metrics),
         });
+        let alarm_worker = tokio::spawn(
+            alarms::Worker {
+                service: Arc::clone(&self.service),
+                alarms: self.alarms,
+                audit: self.audit.clone(),
+                settings: self.config.alarms.clone(),
+                metrics: Arc::clone(&metrics),
+            }
+            .run(),
+        );
         let notices = Arc::new(rotation::Notices {
             audit: self.audit.clone(),
             service: Arc::clone(&self.service),
@@ -333,6 +355,7 @@ impl Server {
         drop(self.listener);
         purge.abort();
         rotations.abort();
+        alarm_worker.abort();
         if let Some(d) = digests {
             d.abort();
         }

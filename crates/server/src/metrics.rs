@@ -12,6 +12,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use s9_core::alarms::AlarmState;
+use s9_core::rotation::RotationStatus;
+use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -42,6 +45,14 @@ struct DeniedLabels {
     principal: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlarmLabels {
+    alarm: String,
+    subject: String,
+}
+
+type F64Gauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 fn latency_histogram() -> Histogram {
     // 50 µs to ~1.6 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -60,6 +71,13 @@ pub(crate) struct Metrics {
     rotation_duration: Histogram,
     store_bytes: Gauge,
     store_path: PathBuf,
+    alarm_state: Family<AlarmLabels, Gauge>,
+    notifications: Family<OutcomeLabel, Counter>,
+    rotation_next: Family<SecretLabel, F64Gauge>,
+    rotation_last: Family<SecretLabel, F64Gauge>,
+    rotation_overdue: Family<SecretLabel, F64Gauge>,
+    rotation_in_progress: Family<SecretLabel, Gauge>,
+    rotation_failing: Family<SecretLabel, Gauge>,
 }
 
 /// One finished request, as the metrics see it.
@@ -123,7 +141,58 @@ impl Metrics {
             "Size of the secret store file",
             store_bytes.clone(),
         );
+        let alarm_state = Family::<AlarmLabels, Gauge>::default();
+        registry.register(
+            "alarm_state",
+            "Alarm state per alarm and subject: 1 ALARM, 0 OK",
+            alarm_state.clone(),
+        );
+        let notifications = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "alarm_notifications",
+            "Webhook notification attempts by outcome (delivered, retried, failed)",
+            notifications.clone(),
+        );
+        let secret_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<SecretLabel, F64Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let rotation_next = secret_gauge(
+            &mut registry,
+            "rotation_next_timestamp_seconds",
+            "NextRotationDate per secret with rotation enabled (Unix time)",
+        );
+        let rotation_last = secret_gauge(
+            &mut registry,
+            "rotation_last_success_timestamp_seconds",
+            "LastRotatedDate per secret (Unix time)",
+        );
+        let rotation_overdue = secret_gauge(
+            &mut registry,
+            "rotation_overdue_seconds",
+            "How long past its NextRotationDate a secret's rotation is (0 when not due)",
+        );
+        let rotation_in_progress = Family::<SecretLabel, Gauge>::default();
+        registry.register(
+            "rotation_in_progress",
+            "1 while a rotation of the secret is in progress",
+            rotation_in_progress.clone(),
+        );
+        let rotation_failing = Family::<SecretLabel, Gauge>::default();
+        registry.register(
+            "rotation_failing",
+            "1 while the secret's rotation has failed and waits to be retried",
+            rotation_failing.clone(),
+        );
         Self {
+            alarm_state,
+            notifications,
+            rotation_next,
+            rotation_last,
+            rotation_overdue,
+            rotation_in_progress,
+            rotation_failing,
             registry,
             requests,
             latency,
@@ -178,6 +247,51 @@ impl Metrics {
             .inc();
         if let Some(s) = seconds {
             self.rotation_duration.observe(s);
+        }
+    }
+
+    pub(crate) fn set_alarm(&self, alarm: &str, subject: &str, state: AlarmState) {
+        self.alarm_state
+            .get_or_create(&AlarmLabels {
+                alarm: alarm.to_owned(),
+                subject: subject.to_owned(),
+            })
+            .set(i64::from(state == AlarmState::Alarm));
+    }
+
+    pub(crate) fn observe_notification(&self, outcome: &'static str) {
+        self.notifications
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// Replaces the per-secret rotation gauges with `statuses` at `now`.
+    pub(crate) fn set_rotations(&self, statuses: &[RotationStatus], now: OffsetDateTime) {
+        self.rotation_next.clear();
+        self.rotation_last.clear();
+        self.rotation_overdue.clear();
+        self.rotation_in_progress.clear();
+        self.rotation_failing.clear();
+        let now = s9_core::clock::epoch_seconds(now);
+        for s in statuses {
+            let label = SecretLabel {
+                secret: s.name.clone(),
+            };
+            if let (true, Some(next)) = (s.enabled, s.next_rotation) {
+                self.rotation_next.get_or_create(&label).set(next);
+                self.rotation_overdue
+                    .get_or_create(&label)
+                    .set((now - next).max(0.0));
+            }
+            if let Some(last) = s.last_rotated {
+                self.rotation_last.get_or_create(&label).set(last);
+            }
+            self.rotation_in_progress
+                .get_or_create(&label)
+                .set(i64::from(s.step.is_some()));
+            self.rotation_failing
+                .get_or_create(&label)
+                .set(i64::from(s.failing));
         }
     }
 

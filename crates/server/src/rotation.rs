@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use s9_audit::{AuditLog, Resource};
 use s9_core::Service;
 use s9_core::rotation::{
@@ -27,6 +24,7 @@ use serde_json::value::RawValue;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::metrics::Metrics;
+use crate::outbound::{self, HttpsClient};
 
 /// The built-in functions every server has (a config entry of the same name replaces one).
 pub const RANDOM: &str = "s9-rotation-random";
@@ -80,19 +78,6 @@ impl Default for RotationSettings {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-fn http_client() -> Option<HttpsClient> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| tracing::warn!(error = %e, "no TLS roots: rotation functions and vendor checks over https fail"))
-        .ok()?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Some(Client::builder(TokioExecutor::new()).build(connector))
-}
-
 /// Builds the engine for `service` with the built-in functions and `settings`'.
 pub(crate) fn engine(
     service: Arc<Service>,
@@ -120,7 +105,7 @@ pub(crate) fn engine(
             FunctionKind::Http { .. } | FunctionKind::VendorKey { check: Some(_), .. }
         )
     });
-    let client = if calls_out { http_client() } else { None };
+    let client = if calls_out { outbound::client() } else { None };
     let mut engine = RotationEngine::new(service, settings.engine.clone(), notices);
     for (name, kind) in functions {
         let handler: Arc<dyn RotationHandler> = match kind {

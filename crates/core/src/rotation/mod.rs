@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use builtin::{ProviderCheck, RandomHandler, RandomTemplate, VendorKeyHandler};
 pub use engine::{EngineConfig, RotationEngine, RotationEvents, RotationNotice};
-pub use state::RotationJob;
+pub use state::{RotationJob, RotationStatus};
 pub(crate) use state::start;
 
 use crate::{Caller, Service};

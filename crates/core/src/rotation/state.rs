@@ -27,6 +27,22 @@ pub struct RotationJob {
     pub missed_window: bool,
 }
 
+/// A secret's rotation as alarms and metrics see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationStatus {
+    pub region: String,
+    pub arn: String,
+    pub name: String,
+    pub enabled: bool,
+    /// Epoch seconds.
+    pub next_rotation: Option<f64>,
+    pub last_rotated: Option<f64>,
+    /// The step of the rotation in progress, if one is.
+    pub step: Option<Step>,
+    /// The rotation in progress has failed at least once and waits to be retried.
+    pub failing: bool,
+}
+
 /// Starts rotation `token` of `record`: as Secrets Manager does before `createSecret`, an
 /// empty version `token` takes `AWSPENDING` (so the rotation function can find it).
 pub(crate) fn start(record: &mut SecretRecord, token: &str, now: f64) {
@@ -258,5 +274,34 @@ impl Service {
             .record
             .rotation
             .started
+    }
+
+    /// The rotation state of every secret with a rotation configured (replicas and secrets
+    /// scheduled for deletion left out).
+    pub fn rotation_statuses(&self) -> Vec<RotationStatus> {
+        let state = self.read();
+        let mut out = Vec::new();
+        for (region, r) in &state.regions {
+            for entry in r.secrets.values() {
+                let record = &entry.record;
+                let rotation = &record.rotation;
+                if rotation.lambda_arn.is_none() || record.is_deleted() || record.is_replica() {
+                    continue;
+                }
+                let pending = rotation.pending_token.is_some();
+                out.push(RotationStatus {
+                    region: region.clone(),
+                    arn: record.arn.clone(),
+                    name: record.name.clone(),
+                    enabled: rotation.enabled,
+                    next_rotation: rotation.next_rotation,
+                    last_rotated: rotation.last_rotated,
+                    step: rotation.step.filter(|_| pending),
+                    failing: pending && rotation.last_error.is_some(),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
+        out
     }
 }

@@ -1,0 +1,178 @@
+//! The alarm worker: feeds every record of the live audit stream to the rules
+//! ([`s9_core::alarms`]), evaluates the time-driven ones on the service clock, keeps the
+//! states in `DATA_DIR/alarms.json`, and hands each state change to the notifier. Nothing
+//! here runs on a request's path: the audit writer hands records over without waiting.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use s9_audit::{AuditEvent, AuditLog};
+use s9_core::Service;
+use s9_core::alarms::{Alarms, Change, Observation, Rule};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::notify::{Notifier, WebhookSettings};
+
+/// Alarm rules and where their notifications go.
+#[derive(Debug, Clone)]
+pub struct AlarmSettings {
+    pub rules: Vec<Rule>,
+    /// How often time-driven alarms (quiet periods, rotation overdue) are evaluated.
+    pub interval: Duration,
+    pub webhook: Option<WebhookSettings>,
+    /// The `TopicArn` notifications name (SNS message format).
+    pub topic_arn: Option<String>,
+}
+
+impl Default for AlarmSettings {
+    fn default() -> Self {
+        Self {
+            rules: Rule::defaults(),
+            interval: Duration::from_secs(10),
+            webhook: None,
+            topic_arn: None,
+        }
+    }
+}
+
+/// How far the live stream may run ahead of the alarm worker.
+const STREAM_CAPACITY: usize = 65_536;
+
+pub(crate) struct Worker {
+    pub(crate) service: Arc<Service>,
+    pub(crate) alarms: Alarms,
+    pub(crate) audit: Option<AuditLog>,
+    pub(crate) settings: AlarmSettings,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("alarms.json")
+}
+
+impl Worker {
+    pub(crate) async fn run(mut self) {
+        let mut stream = match self.audit.as_ref().map(|a| a.subscribe(STREAM_CAPACITY)) {
+            Some(Ok(rx)) => Some(rx),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "alarms cannot follow the audit trail");
+                None
+            }
+            None => {
+                tracing::warn!("the audit trail is off: only time-driven alarms are evaluated");
+                None
+            }
+        };
+        let (delivered_tx, mut delivered) = mpsc::unbounded_channel();
+        let notifier = Notifier::start(
+            self.settings.webhook.clone(),
+            self.settings.topic_arn.clone(),
+            self.service.account_id().to_owned(),
+            Arc::clone(&self.metrics),
+            delivered_tx,
+        );
+        for s in &self.alarms.snapshot().alarms {
+            self.metrics.set_alarm(&s.alarm, &s.subject, s.state);
+        }
+        let mut tick = tokio::time::interval(self.settings.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let changes = tokio::select! {
+                event = async {
+                    match stream.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match event {
+                    Some(event) => self.observe(&event),
+                    None => {
+                        stream = None;
+                        continue;
+                    }
+                },
+                _ = tick.tick() => {
+                    let rotations = self.service.rotation_statuses();
+                    let now = self.service.now();
+                    self.metrics.set_rotations(&rotations, now);
+                    self.alarms.tick(now, &rotations)
+                }
+                Some((id, outcome)) = delivered.recv() => {
+                    self.alarms.set_delivery(id, outcome);
+                    Vec::new()
+                }
+            };
+            for change in changes {
+                self.metrics
+                    .set_alarm(&change.alarm, &change.subject, change.to);
+                notifier.notify(change);
+            }
+            if let Err(e) = self.alarms.save() {
+                tracing::error!(error = %e, "could not save the alarm states");
+            }
+        }
+    }
+
+    fn observe(&mut self, event: &AuditEvent) -> Vec<Change> {
+        let Ok(time) = OffsetDateTime::parse(&event.event_time, &Rfc3339) else {
+            return Vec::new();
+        };
+        let secrets = self.secrets(event);
+        let service_event = event.event_type == "AwsServiceEvent";
+        let detail = event
+            .response_elements
+            .as_ref()
+            .filter(|_| service_event)
+            .and_then(|r| r.get("reason"))
+            .and_then(Value::as_str);
+        self.alarms.observe(&Observation {
+            time,
+            event_name: &event.event_name,
+            service_event,
+            principal: event.user_identity.arn.as_deref(),
+            secrets: &secrets,
+            error_code: event.error_code.as_deref(),
+            detail,
+        })
+    }
+
+    /// The names of the secrets `event` concerns; ids that name no secret are left out (so
+    /// made-up ids cannot grow the alarms' state).
+    fn secrets(&self, event: &AuditEvent) -> Vec<String> {
+        let mut ids: Vec<(&str, &str)> = Vec::new();
+        for arn in event.secret_arns() {
+            ids.push((arn.split(':').nth(3).unwrap_or_default(), arn));
+        }
+        let params = event.request_parameters.as_ref();
+        if let Some(id) = event.secret_id() {
+            ids.push((&event.aws_region, id));
+        }
+        if let Some(list) = params
+            .and_then(|p| p.get("secretIdList"))
+            .and_then(Value::as_array)
+        {
+            ids.extend(
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(|id| (event.aws_region.as_str(), id)),
+            );
+        }
+        let mut names: Vec<String> = ids
+            .into_iter()
+            .filter_map(|(region, id)| self.service.secret_name(region, id))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
