@@ -4,6 +4,7 @@
 #![allow(unreachable_pub)]
 
 mod agent;
+mod alarms;
 mod api;
 mod audit;
 mod cli;

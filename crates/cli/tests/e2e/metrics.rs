@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::harness::{TestServer, canary};
 
-fn scrape(server: &TestServer) -> String {
+pub fn scrape(server: &TestServer) -> String {
     let mut stream = TcpStream::connect(server.addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
