@@ -222,7 +222,10 @@ impl AuditLog {
     /// The live stream: every record written from now on, once it is in the log. The
     /// writer never waits for a subscriber: records a full channel cannot take are dropped
     /// from the stream (never from the log), and said so in the service log.
-    pub fn subscribe(&self, capacity: usize) -> Result<async_mpsc::Receiver<AuditEvent>, AuditError> {
+    pub fn subscribe(
+        &self,
+        capacity: usize,
+    ) -> Result<async_mpsc::Receiver<AuditEvent>, AuditError> {
         let (tx, rx) = async_mpsc::channel(capacity.max(1));
         self.send(Msg::Subscribe(tx))?;
         Ok(rx)

@@ -58,10 +58,7 @@ pub(crate) fn run(command: AlarmsCommand) -> anyhow::Result<ExitCode> {
     match command {
         AlarmsCommand::List(args) => {
             let snapshot = load(&args.data_dir)?;
-            let firing = snapshot
-                .alarms
-                .iter()
-                .any(|a| a.state == AlarmState::Alarm);
+            let firing = snapshot.alarms.iter().any(|a| a.state == AlarmState::Alarm);
             match args.output {
                 Output::Json => {
                     for a in &snapshot.alarms {

@@ -107,11 +107,7 @@ impl Rule {
                 RuleKind::AccessDenied,
                 Duration::minutes(5),
             ),
-            rule(
-                "rotation-failed",
-                RuleKind::RotationFailed,
-                Duration::ZERO,
-            ),
+            rule("rotation-failed", RuleKind::RotationFailed, Duration::ZERO),
             rule(
                 "rotation-overdue",
                 RuleKind::RotationOverdue {
@@ -564,7 +560,10 @@ impl Alarms {
                     reason: String::new(),
                     last_breach: at,
                 });
-                self.saved.alarms.last_mut().unwrap_or_else(|| unreachable!())
+                self.saved
+                    .alarms
+                    .last_mut()
+                    .unwrap_or_else(|| unreachable!())
             }
         };
         self.dirty = true;
@@ -666,18 +665,34 @@ mod tests {
         let t0 = datetime!(2026-11-27 10:00 UTC);
         // Three reads a minute, spread out: never more than 3 in any minute.
         for k in 0..9 {
-            assert!(a.observe(&read(t0 + Duration::seconds(20 * k), &s, "r")).is_empty());
+            assert!(
+                a.observe(&read(t0 + Duration::seconds(20 * k), &s, "r"))
+                    .is_empty()
+            );
         }
         let t1 = t0 + Duration::minutes(10);
         for k in 0..3 {
-            assert!(a.observe(&read(t1 + Duration::seconds(k), &s, "r")).is_empty());
+            assert!(
+                a.observe(&read(t1 + Duration::seconds(k), &s, "r"))
+                    .is_empty()
+            );
         }
         let fired = a.observe(&read(t1 + Duration::seconds(3), &s, "r"));
         assert_eq!(fired.len(), 1);
-        assert_eq!((fired[0].to, fired[0].subject.as_str()), (AlarmState::Alarm, "app/key"));
-        assert!(fired[0].reason.contains("more than 3 reads"), "{}", fired[0].reason);
+        assert_eq!(
+            (fired[0].to, fired[0].subject.as_str()),
+            (AlarmState::Alarm, "app/key")
+        );
+        assert!(
+            fired[0].reason.contains("more than 3 reads"),
+            "{}",
+            fired[0].reason
+        );
         // A fifth read does not fire again.
-        assert!(a.observe(&read(t1 + Duration::seconds(4), &s, "r")).is_empty());
+        assert!(
+            a.observe(&read(t1 + Duration::seconds(4), &s, "r"))
+                .is_empty()
+        );
         assert!(a.tick(t1 + Duration::minutes(4), &[]).is_empty());
         let ok = a.tick(t1 + Duration::minutes(6), &[]);
         assert_eq!(ok.len(), 1);

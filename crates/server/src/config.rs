@@ -50,10 +50,10 @@ use toml::Spanned;
 use crate::alarms::AlarmSettings;
 use crate::notify::WebhookSettings;
 use crate::principals::{self, Principal, Principals};
-use s9_core::alarms::{BusinessHours, Rule, RuleKind};
-use zeroize::Zeroizing;
 use crate::rotation::{FunctionKind, HttpCheck, RotationSettings};
+use s9_core::alarms::{BusinessHours, Rule, RuleKind};
 use s9_core::rotation::RandomTemplate;
+use zeroize::Zeroizing;
 
 /// A config error: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -451,7 +451,8 @@ impl ServiceConfig {
             }
             if let Some(entry) = section.webhook {
                 let line = at(entry.span());
-                alarms.webhook = Some(webhook(entry.into_inner(), base).map_err(|e| fail(line, e))?);
+                alarms.webhook =
+                    Some(webhook(entry.into_inner(), base).map_err(|e| fail(line, e))?);
             }
         }
         Ok(Self {
@@ -467,7 +468,10 @@ impl ServiceConfig {
 
 fn webhook(entry: WebhookEntry, base: &Path) -> Result<WebhookSettings, String> {
     if !(entry.url.starts_with("http://") || entry.url.starts_with("https://")) {
-        return Err(format!("webhook url {:?} must be http:// or https://", entry.url));
+        return Err(format!(
+            "webhook url {:?} must be http:// or https://",
+            entry.url
+        ));
     }
     let mut settings = WebhookSettings::new(entry.url);
     settings.key = match (entry.key_file, entry.key_env) {

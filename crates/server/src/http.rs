@@ -178,7 +178,22 @@ async fn handle_in_span(
     if let Some(code) = code {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(code.as_str()));
     }
+    // The service clock's time, the one signatures are checked against: SDKs correct their
+    // clock skew from this header, so it must not be another clock's.
+    if let Ok(v) = HeaderValue::from_str(&http_date(state.service.now())) {
+        headers.insert(http::header::DATE, v);
+    }
     Ok(response)
+}
+
+/// `Fri, 27 Nov 2026 14:58:43 GMT` (RFC 9110 IMF-fixdate).
+fn http_date(t: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// What processing a request found out, for its response and its audit record.
@@ -305,4 +320,15 @@ fn sigv4_error(e: SigV4Error) -> ApiError {
         _ => ErrorCode::InvalidSignature,
     };
     ApiError::new(code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_date_is_imf_fixdate() {
+        assert_eq!(
+            super::http_date(time::macros::datetime!(2026-03-06 07:05:09 -5)),
+            "Fri, 06 Mar 2026 12:05:09 GMT"
+        );
+    }
 }

@@ -233,10 +233,8 @@ impl Server {
             envelope,
             store,
         )?);
-        let alarms = s9_core::alarms::Alarms::open(
-            config.alarms.rules.clone(),
-            Some(alarms::path(dir)),
-        )?;
+        let alarms =
+            s9_core::alarms::Alarms::open(config.alarms.rules.clone(), Some(alarms::path(dir)))?;
         let listener =
             TcpListener::bind(config.listen)
                 .await

@@ -370,7 +370,10 @@ ok_after_secs = 2
     );
     let state_file = std::fs::read_to_string(data_dir.join("alarms.json")).expect("state");
     assert!(!state_file.contains(&value) && !server.log().contains(&value));
-    assert!(server.log().contains("ALARM"), "the service log says so too");
+    assert!(
+        server.log().contains("ALARM"),
+        "the service log says so too"
+    );
 }
 
 #[tokio::test]

@@ -17,4 +17,5 @@ mod proxy;
 mod robustness;
 mod rotation;
 mod stack;
+mod time_travel;
 mod tools;

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use builtin::{ProviderCheck, RandomHandler, RandomTemplate, VendorKeyHandler};
 pub use engine::{EngineConfig, RotationEngine, RotationEvents, RotationNotice};
-pub use state::{RotationJob, RotationStatus};
 pub(crate) use state::start;
+pub use state::{RotationJob, RotationStatus};
 
 use crate::{Caller, Service};
 
