@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod conformance;
 mod harness;
+mod lambda;
 mod metrics;
 mod policies;
 mod proxy;
