@@ -8,9 +8,49 @@ use std::time::Duration;
 use anyhow::Context as _;
 use s9_audit::FsyncPolicy;
 use s9_core::SystemClock;
+use s9_core::alarms::{BusinessHours, Rule, RuleKind};
 use s9_server::alarms::AlarmSettings;
 use s9_server::rotation::RotationSettings;
 use s9_server::{AuditSettings, Limits, Server, ServerConfig, ServiceConfig};
+
+/// The local rules for a stack spec's `[audit.alarms]` (the same settings the synthesized
+/// template gives CloudWatch), named `stack-…`.
+fn stack_rules(spec: &s9_stack::spec::AlarmSpec) -> anyhow::Result<Vec<Rule>> {
+    let rule = |name: &str, kind| Rule {
+        name: format!("stack-{name}"),
+        description: Some("from the stack spec's [audit.alarms]".into()),
+        kind,
+        ok_after: time::Duration::minutes(5),
+    };
+    let mut rules = vec![Rule {
+        ok_after: time::Duration::minutes(1),
+        ..rule(
+            "read-rate",
+            RuleKind::ReadRate {
+                threshold: spec.get_secret_value_per_minute,
+                period: time::Duration::minutes(1),
+            },
+        )
+    }];
+    if spec.access_denied {
+        rules.push(rule("access-denied", RuleKind::AccessDenied));
+    }
+    if spec.rotation_failure {
+        rules.push(rule("rotation-failed", RuleKind::RotationFailed));
+    }
+    if let Some(b) = &spec.business_hours {
+        let hours =
+            BusinessHours::new(&b.time_zone, &b.days, b.hours).map_err(anyhow::Error::msg)?;
+        rules.push(rule(
+            "outside-business-hours",
+            RuleKind::OutsideBusinessHours {
+                hours,
+                ignore: Default::default(),
+            },
+        ));
+    }
+    Ok(rules)
+}
 
 /// The account id when neither `--account-id` nor a config names one.
 const DEFAULT_ACCOUNT: &str = "000000000000";
@@ -122,6 +162,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AlarmSettings::default(),
         ),
     };
+    let mut alarms = alarms;
+    if let Some(path) = alarms.stack.clone() {
+        let spec = s9_stack::StackSpec::load(&path)?;
+        for rule in stack_rules(&spec.audit.alarms)? {
+            alarms.rules.retain(|r| r.name != rule.name);
+            alarms.rules.push(rule);
+        }
+    }
     let config = ServerConfig {
         listen: args.listen,
         data_dir: args.data_dir.clone(),

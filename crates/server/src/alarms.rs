@@ -27,6 +27,8 @@ pub struct AlarmSettings {
     pub webhook: Option<WebhookSettings>,
     /// The `TopicArn` notifications name (SNS message format).
     pub topic_arn: Option<String>,
+    /// A stack spec whose `[audit.alarms]` the rules follow (the binary reads it).
+    pub stack: Option<PathBuf>,
 }
 
 impl Default for AlarmSettings {
@@ -36,6 +38,7 @@ impl Default for AlarmSettings {
             interval: Duration::from_secs(10),
             webhook: None,
             topic_arn: None,
+            stack: None,
         }
     }
 }

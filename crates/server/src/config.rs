@@ -23,6 +23,7 @@
 //! interval_secs = 10                   # how often time-driven alarms are evaluated
 //! topic_arn = "arn:aws:sns:us-east-1:123456789012:signal9-alarms"  # named in notifications
 //! defaults = true                      # keep the default rules
+//! stack = "signal9.toml"               # also the rules of its [audit.alarms]
 //! webhook = { url = "https://hooks.example/s9", key_file = "webhook.key", attempts = 5, backoff_ms = 1000 }
 //!
 //! [[alarms.rule]]
@@ -85,6 +86,8 @@ struct AlarmsSection {
     /// Keep the default rules (those of the same name as a listed rule are replaced).
     #[serde(default = "yes")]
     defaults: bool,
+    /// A stack spec whose `[audit.alarms]` adds its rules (relative to this file).
+    stack: Option<String>,
     webhook: Option<Spanned<WebhookEntry>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RuleEntry>>,
@@ -440,6 +443,7 @@ impl ServiceConfig {
                 alarms.interval = std::time::Duration::from_secs(secs.max(1));
             }
             alarms.topic_arn = section.topic_arn;
+            alarms.stack = section.stack.map(|p| base.join(p));
             if !section.defaults {
                 alarms.rules.clear();
             }

@@ -253,7 +253,30 @@ impl StackSpec {
         {
             return Err("audit.alarms.business_hours.hours: [start, end) within 0..24".into());
         }
+        let mut rotated = self.secrets.iter().filter_map(|s| {
+            s.rotation
+                .as_ref()
+                .map(|r| (&r.handler, &s.required_fields))
+        });
+        if let Some(first) = rotated.next()
+            && rotated.any(|other| other != first)
+        {
+            return Err(
+                "rotated secrets share one rotation Lambda: give them the same handler and required_fields"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The rotation Lambda's mode and fields (`ROTATION_MODE`, `REQUIRED_FIELDS`): those
+    /// every rotated secret shares.
+    pub fn rotation_mode(&self) -> Option<(&str, String)> {
+        self.secrets.iter().find_map(|s| {
+            s.rotation
+                .as_ref()
+                .map(|r| (r.handler.as_str(), s.required_fields.join(",")))
+        })
     }
 }
 

@@ -177,7 +177,14 @@ pub fn synth(spec: &StackSpec) -> Result<Template, crate::SpecError> {
                 role: Expr::get_att(ROTATION_ROLE, "Arn"),
                 timeout: 60,
                 memory_size: 128,
-                environment: json!({"Variables": {"SECRETS_MANAGER_ENDPOINT": Expr::sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}")}}),
+                environment: {
+                    let (mode, fields) = spec.rotation_mode().unwrap_or(("vendor-key", String::new()));
+                    json!({"Variables": {
+                        "SECRETS_MANAGER_ENDPOINT": Expr::sub("https://secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
+                        "ROTATION_MODE": mode,
+                        "REQUIRED_FIELDS": fields,
+                    }})
+                },
             })
             .into(),
         );
