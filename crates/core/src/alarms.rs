@@ -299,8 +299,8 @@ pub struct Alarms {
     rules: Vec<Rule>,
     path: Option<PathBuf>,
     saved: Snapshot,
-    /// Recent read times per (rule, secret): at most `threshold + 1` are needed.
-    reads: HashMap<(usize, String), VecDeque<OffsetDateTime>>,
+    /// Recent read times per rule (by index) and secret: at most `threshold + 1` are needed.
+    reads: Vec<HashMap<String, VecDeque<OffsetDateTime>>>,
     dirty: bool,
 }
 
@@ -316,10 +316,10 @@ impl Alarms {
             .alarms
             .retain(|s| rules.iter().any(|r| r.name == s.alarm));
         Ok(Self {
+            reads: vec![HashMap::new(); rules.len()],
             rules,
             path,
             saved,
-            reads: HashMap::new(),
             dirty: false,
         })
     }
@@ -372,7 +372,13 @@ impl Alarms {
                 RuleKind::ReadRate { threshold, period } if is_read => {
                     let (threshold, period) = (*threshold, *period);
                     for secret in o.secrets {
-                        let times = self.reads.entry((i, secret.clone())).or_default();
+                        let reads = &mut self.reads[i];
+                        if !reads.contains_key(secret) {
+                            reads.insert(secret.clone(), VecDeque::new());
+                        }
+                        let Some(times) = reads.get_mut(secret) else {
+                            continue;
+                        };
                         times.push_back(o.time);
                         while times.front().is_some_and(|t| *t <= o.time - period)
                             || times.len() > threshold as usize + 1
@@ -566,13 +572,15 @@ impl Alarms {
                     .unwrap_or_else(|| unreachable!())
             }
         };
-        self.dirty = true;
         if to == AlarmState::Alarm {
             status.last_breach = at;
         }
+        // A breach of a firing alarm only moves `last_breach`: not worth a write (after a
+        // restart the alarm may return to OK up to one quiet period early).
         if status.state == to {
             return;
         }
+        self.dirty = true;
         let change = Change {
             id: self.saved.next_id,
             time: at,
