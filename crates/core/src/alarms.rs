@@ -357,14 +357,14 @@ impl Alarms {
         let mut changes = Vec::new();
         let is_read = !o.service_event && READS.contains(&o.event_name);
         let who = o.principal.unwrap_or("anonymous");
-        let what = o.secrets.join(", ");
+        let what = || o.secrets.join(", ");
         if let Some(p) = o.principal.filter(|_| !o.service_event)
             && self.saved.seen_principals.insert(p.to_owned())
         {
             self.dirty = true;
             for i in self.indexes(|k| matches!(k, RuleKind::NewPrincipal)) {
-                let reason = format!("first request from {p} ({})", o.event_name);
-                self.raise(i, p, o.time, reason, &mut changes);
+                let reason = || format!("first request from {p} ({})", o.event_name);
+                self.set(i, AlarmState::Alarm, p, o.time, reason, &mut changes);
             }
         }
         for i in 0..self.rules.len() {
@@ -386,54 +386,73 @@ impl Alarms {
                             times.pop_front();
                         }
                         if times.len() > threshold as usize {
-                            let reason = format!(
-                                "more than {threshold} reads of {secret} within {period} (latest by {who})"
-                            );
-                            self.raise(i, secret, o.time, reason, &mut changes);
+                            let reason = || {
+                                format!(
+                                    "more than {threshold} reads of {secret} within {period} (latest by {who})"
+                                )
+                            };
+                            self.set(i, AlarmState::Alarm, secret, o.time, reason, &mut changes);
                         }
                     }
                 }
                 RuleKind::AccessDenied
                     if o.error_code.is_some_and(|c| c.starts_with("AccessDenied")) =>
                 {
-                    let on = if what.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" on {what}")
+                    let reason = || {
+                        let what = what();
+                        if what.is_empty() {
+                            format!("{who} was denied {}", o.event_name)
+                        } else {
+                            format!("{who} was denied {} on {what}", o.event_name)
+                        }
                     };
-                    let reason = format!("{who} was denied {}{on}", o.event_name);
-                    self.raise(i, who, o.time, reason, &mut changes);
+                    self.set(i, AlarmState::Alarm, who, o.time, reason, &mut changes);
                 }
                 RuleKind::OutsideBusinessHours { hours, ignore }
                     if is_read && !ignore.contains(who) && !hours.contains(o.time) =>
                 {
-                    let reason = format!(
-                        "{who} called {} on {what} at {}, outside business hours",
-                        o.event_name,
-                        hours.describe(o.time)
-                    );
-                    self.raise(i, who, o.time, reason, &mut changes);
+                    let hours = hours.clone();
+                    let reason = move || {
+                        format!(
+                            "{who} called {} on {} at {}, outside business hours",
+                            o.event_name,
+                            what(),
+                            hours.describe(o.time)
+                        )
+                    };
+                    self.set(i, AlarmState::Alarm, who, o.time, reason, &mut changes);
                 }
                 RuleKind::RotationFailed if o.service_event => {
                     for secret in o.secrets {
                         match o.event_name {
                             "RotationFailed" => {
-                                let reason = format!(
-                                    "rotation of {secret} failed: {}",
-                                    o.detail.unwrap_or("no reason given")
+                                let reason = || {
+                                    format!(
+                                        "rotation of {secret} failed: {}",
+                                        o.detail.unwrap_or("no reason given")
+                                    )
+                                };
+                                self.set(
+                                    i,
+                                    AlarmState::Alarm,
+                                    secret,
+                                    o.time,
+                                    reason,
+                                    &mut changes,
                                 );
-                                self.raise(i, secret, o.time, reason, &mut changes);
                             }
                             "RotationSucceeded" | "RotationAbandoned" => {
-                                let reason = format!(
-                                    "rotation of {secret} {}",
-                                    if o.event_name == "RotationSucceeded" {
-                                        "succeeded"
-                                    } else {
-                                        "was cancelled"
-                                    }
-                                );
-                                self.clear(i, secret, o.time, reason, &mut changes);
+                                let reason = || {
+                                    format!(
+                                        "rotation of {secret} {}",
+                                        if o.event_name == "RotationSucceeded" {
+                                            "succeeded"
+                                        } else {
+                                            "was cancelled"
+                                        }
+                                    )
+                                };
+                                self.set(i, AlarmState::Ok, secret, o.time, reason, &mut changes);
                             }
                             _ => {}
                         }
@@ -475,15 +494,17 @@ impl Alarms {
                         let at = r
                             .step
                             .map_or_else(String::new, |s| format!("; waiting at {}", s.name()));
-                        let reason = format!(
-                            "rotation of {name} is {hours:.1} h past its NextRotationDate{at}"
-                        );
-                        self.raise(i, name, now, reason, &mut changes);
+                        let reason = || {
+                            format!(
+                                "rotation of {name} is {hours:.1} h past its NextRotationDate{at}"
+                            )
+                        };
+                        self.set(i, AlarmState::Alarm, name, now, reason, &mut changes);
                     }
                     for (subject, _) in firing {
                         if !overdue.contains_key(&subject) {
-                            let reason = format!("rotation of {subject} is no longer overdue");
-                            self.clear(i, &subject, now, reason, &mut changes);
+                            let reason = || format!("rotation of {subject} is no longer overdue");
+                            self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
                         }
                     }
                 }
@@ -491,8 +512,8 @@ impl Alarms {
                     for (subject, _) in firing {
                         let failing = rotations.iter().any(|r| r.name == subject && r.failing);
                         if !failing {
-                            let reason = format!("{subject} has no failing rotation");
-                            self.clear(i, &subject, now, reason, &mut changes);
+                            let reason = || format!("{subject} has no failing rotation");
+                            self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
                         }
                     }
                 }
@@ -500,8 +521,8 @@ impl Alarms {
                     let ok_after = rule.ok_after;
                     for (subject, last) in firing {
                         if now >= last + ok_after {
-                            let reason = format!("no breach for {ok_after}");
-                            self.clear(i, &subject, now, reason, &mut changes);
+                            let reason = || format!("no breach for {ok_after}");
+                            self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
                         }
                     }
                 }
@@ -516,35 +537,14 @@ impl Alarms {
             .collect()
     }
 
-    fn raise(
-        &mut self,
-        rule: usize,
-        subject: &str,
-        at: OffsetDateTime,
-        reason: String,
-        changes: &mut Vec<Change>,
-    ) {
-        self.set(rule, subject, AlarmState::Alarm, at, reason, changes);
-    }
-
-    fn clear(
-        &mut self,
-        rule: usize,
-        subject: &str,
-        at: OffsetDateTime,
-        reason: String,
-        changes: &mut Vec<Change>,
-    ) {
-        self.set(rule, subject, AlarmState::Ok, at, reason, changes);
-    }
-
+    /// Moves `rule`'s state for `subject` to `to`; `reason` is built only for a change.
     fn set(
         &mut self,
         rule: usize,
-        subject: &str,
         to: AlarmState,
+        subject: &str,
         at: OffsetDateTime,
-        reason: String,
+        reason: impl FnOnce() -> String,
         changes: &mut Vec<Change>,
     ) {
         let rule = &self.rules[rule];
@@ -581,6 +581,7 @@ impl Alarms {
             return;
         }
         self.dirty = true;
+        let reason = reason();
         let change = Change {
             id: self.saved.next_id,
             time: at,

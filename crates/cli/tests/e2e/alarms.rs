@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cli::{cli, text};
-use crate::harness::{ACCOUNT, TestServer, canary, code, read_profile};
+use crate::harness::{ACCOUNT, TestServer, admin_config, canary, code, read_profile};
 
 const WEBHOOK_KEY: &str = "whk-0123456789abcdef-test-only";
 
@@ -116,42 +116,19 @@ fn read_request(conn: &mut std::net::TcpStream) -> Option<Received> {
 /// An administrator (profile `default`) and a reader that may only read, with `alarms`
 /// appended to the config.
 fn config(dir: &Path, alarms: &str) -> PathBuf {
-    s9_server::principals::generate_profiles_file(
-        &dir.join("credentials"),
-        &["default".into(), "reader".into()],
-    )
-    .expect("credentials");
-    std::fs::write(
-        dir.join("admin.json"),
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    )
-    .expect("policy");
     std::fs::write(
         dir.join("reader.json"),
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
     )
     .expect("policy");
     std::fs::write(dir.join("webhook.key"), WEBHOOK_KEY).expect("key");
-    let config = format!(
-        r#"account_id = "{ACCOUNT}"
-credentials = "credentials"
-
-[[principal]]
-name = "admin"
-arn = "arn:aws:iam::{ACCOUNT}:user/admin"
-profile = "default"
-policies = ["admin.json"]
-
-[[principal]]
-name = "reader"
-arn = "arn:aws:iam::{ACCOUNT}:role/reader"
-profile = "reader"
-policies = ["reader.json"]
-
-{alarms}"#
-    );
-    std::fs::write(dir.join("s9.toml"), config).expect("config");
-    dir.join("s9.toml")
+    admin_config(
+        dir,
+        &["reader"],
+        &format!(
+            "[[principal]]\nname = \"reader\"\narn = \"arn:aws:iam::{ACCOUNT}:role/reader\"\nprofile = \"reader\"\npolicies = [\"reader.json\"]\n\n{alarms}"
+        ),
+    )
 }
 
 /// `[start, end)` UTC hours that exclude this hour and the next, so a read now is outside.

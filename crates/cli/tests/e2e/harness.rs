@@ -355,3 +355,25 @@ pub fn signed(server: &TestServer, target: &str, body: &[u8]) -> (u16, serde_jso
 pub fn error_type(body: &serde_json::Value) -> &str {
     body["__type"].as_str().unwrap_or_default()
 }
+
+/// A service config in `dir`: a credentials file with profiles `default` and `extra`, an
+/// administrator principal (`user/admin`, profile `default`, every action), and `more`
+/// (TOML: further principals, `[rotation]`, `[alarms]`) appended.
+pub fn admin_config(dir: &Path, extra: &[&str], more: &str) -> PathBuf {
+    let profiles: Vec<String> = std::iter::once("default")
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    s9_server::principals::generate_profiles_file(&dir.join("credentials"), &profiles)
+        .expect("credentials");
+    std::fs::write(
+        dir.join("admin.json"),
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    )
+    .expect("policy");
+    let config = format!(
+        "account_id = \"{ACCOUNT}\"\ncredentials = \"credentials\"\n\n[[principal]]\nname = \"admin\"\narn = \"arn:aws:iam::{ACCOUNT}:user/admin\"\nprofile = \"default\"\npolicies = [\"admin.json\"]\n\n{more}"
+    );
+    std::fs::write(dir.join("s9.toml"), config).expect("config");
+    dir.join("s9.toml")
+}

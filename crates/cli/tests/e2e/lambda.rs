@@ -15,7 +15,7 @@ use s9_rotation_lambda::{Event, Mode, Settings};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::cli::keys;
-use crate::harness::{ACCOUNT, TestServer, read_profile, token};
+use crate::harness::{ACCOUNT, TestServer, admin_config, read_profile, token};
 
 const FIELDS: [&str; 3] = ["alphaVantageApiKey", "alpacaApiKey", "alpacaApiSecret"];
 const NAME: &str = "signal9-advisor/api-credentials";
@@ -158,24 +158,11 @@ async fn serve(mut conn: tokio::net::TcpStream, state: Arc<Mutex<Invoker>>) {
 }
 
 fn config(dir: &Path, port: u16) -> PathBuf {
-    s9_server::principals::generate_profiles_file(&dir.join("credentials"), &["default".into()])
-        .expect("credentials");
-    std::fs::write(
-        dir.join("admin.json"),
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    )
-    .expect("policy");
-    let config = format!(
-        r#"account_id = "{ACCOUNT}"
-credentials = "credentials"
-
-[[principal]]
-name = "admin"
-arn = "arn:aws:iam::{ACCOUNT}:user/admin"
-profile = "default"
-policies = ["admin.json"]
-
-[rotation]
+    admin_config(
+        dir,
+        &[],
+        &format!(
+            r#"[rotation]
 interval_secs = 1
 step_timeout_secs = 2
 retry_backoff_secs = 1
@@ -185,9 +172,8 @@ name = "signal9-rotation"
 kind = "http"
 url = "http://127.0.0.1:{port}/invoke"
 "#
-    );
-    std::fs::write(dir.join("s9.toml"), config).expect("config");
-    dir.join("s9.toml")
+        ),
+    )
 }
 
 fn doc(k: &[String; 3]) -> String {
@@ -262,19 +248,11 @@ async fn until_rotated(sm: &Client, old: &str) -> String {
     }
 }
 
-fn start_rotation() -> (String, RotationRulesType) {
-    (
-        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:signal9-rotation"),
-        RotationRulesType::builder()
-            .schedule_expression("rate(90 days)")
-            .build(),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fields() {
+/// The Lambda host in `mode`, a server calling it, an administrator's client, and the
+/// secret holding its first keys.
+async fn setup(mode: Mode) -> (LambdaHost, tempfile::TempDir, TestServer, Client, String) {
     let host = LambdaHost::start(Settings {
-        mode: Mode::Random { length: 40 },
+        mode,
         required_fields: FIELDS.map(String::from).to_vec(),
     })
     .await;
@@ -293,6 +271,21 @@ async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fiel
         .send()
         .await
         .expect("create");
+    (host, dir, server, sm, old)
+}
+
+fn start_rotation() -> (String, RotationRulesType) {
+    (
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:signal9-rotation"),
+        RotationRulesType::builder()
+            .schedule_expression("rate(90 days)")
+            .build(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fields() {
+    let (host, _dir, server, sm, old) = setup(Mode::Random { length: 40 }).await;
 
     // A crash at setSecret, then a hang at finishSecret: AWSCURRENT stays the old value.
     host.set(|h| h.fault = Some(Fault::Crash("setSecret")));
@@ -353,26 +346,8 @@ async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fiel
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vendor_keys_through_the_lambda_fail_the_test_step_when_bad_and_survive_kill_9() {
-    let host = LambdaHost::start(Settings {
-        mode: Mode::VendorKey,
-        required_fields: FIELDS.map(String::from).to_vec(),
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut server = TestServer::start_with(&[
-        "--config",
-        config(dir.path(), host.port).to_str().expect("utf-8"),
-    ]);
+    let (host, dir, mut server, sm, old) = setup(Mode::VendorKey).await;
     let (id, secret) = read_profile(&dir.path().join("credentials"), "default");
-    let sm = server.client_with("us-east-1", &id, &secret);
-    host.set(|h| h.client = Some(sm.clone()));
-    let old = doc(&keys());
-    sm.create_secret()
-        .name(NAME)
-        .secret_string(&old)
-        .send()
-        .await
-        .expect("create");
     let (function, rules) = start_rotation();
     let rotation = token();
     sm.rotate_secret()

@@ -14,7 +14,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 
 use crate::cli::{cli, keys, text};
-use crate::harness::{ACCOUNT, TestServer, canary, code, read_profile, token};
+use crate::harness::{ACCOUNT, TestServer, admin_config, canary, code, read_profile, token};
 
 fn function(name: &str) -> String {
     format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}")
@@ -270,24 +270,11 @@ impl Drop for FakeVendor {
 /// A config with one administrator (profile `default`) and a vendor-key function checked
 /// against `vendor`.
 fn vendor_config(dir: &Path, vendor: std::net::SocketAddr) -> std::path::PathBuf {
-    s9_server::principals::generate_profiles_file(&dir.join("credentials"), &["default".into()])
-        .expect("credentials");
-    std::fs::write(
-        dir.join("admin.json"),
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    )
-    .expect("policy");
-    let config = format!(
-        r#"account_id = "{ACCOUNT}"
-credentials = "credentials"
-
-[[principal]]
-name = "admin"
-arn = "arn:aws:iam::{ACCOUNT}:user/admin"
-profile = "default"
-policies = ["admin.json"]
-
-[rotation]
+    admin_config(
+        dir,
+        &[],
+        &format!(
+            r#"[rotation]
 retry_backoff_secs = 3600
 
 [[rotation.function]]
@@ -296,9 +283,8 @@ kind = "vendor-key"
 fields = ["alphaVantageApiKey", "alpacaApiKey", "alpacaApiSecret"]
 check = {{ url = "http://{vendor}/v2/account", headers = {{ "APCA-API-KEY-ID" = "{{alpacaApiKey}}", "APCA-API-SECRET-KEY" = "{{alpacaApiSecret}}" }} }}
 "#
-    );
-    std::fs::write(dir.join("s9.toml"), config).expect("config");
-    dir.join("s9.toml")
+        ),
+    )
 }
 
 #[tokio::test]
