@@ -65,6 +65,9 @@ pub enum RuleKind {
     NewPrincipal,
     /// A rotation step failed; OK once the secret has no failing rotation.
     RotationFailed,
+    /// A vendor-key rotation waits for an operator to supply the new keys; OK once the
+    /// rotation succeeds or is cancelled.
+    RotationAwaitingInput,
     /// NextRotationDate passed more than `grace` ago and the rotation has not succeeded.
     RotationOverdue { grace: Duration },
 }
@@ -77,6 +80,7 @@ impl RuleKind {
             Self::OutsideBusinessHours { .. } => "outside-business-hours",
             Self::NewPrincipal => "new-principal",
             Self::RotationFailed => "rotation-failed",
+            Self::RotationAwaitingInput => "rotation-awaiting-input",
             Self::RotationOverdue { .. } => "rotation-overdue",
         }
     }
@@ -84,7 +88,8 @@ impl RuleKind {
 
 impl Rule {
     /// The ticket's alarms: more than 10 reads of a secret per minute, any access denied,
-    /// a failed rotation, and a rotation a day overdue. Business hours and new principals
+    /// a failed rotation, and a rotation a day overdue; and a rotation waiting for an
+    /// operator's new keys (the notice people act on). Business hours and new principals
     /// need settings of their own, so they are configured, not defaulted.
     pub fn defaults() -> Vec<Self> {
         let rule = |name: &str, kind, ok_after| Self {
@@ -108,6 +113,11 @@ impl Rule {
                 Duration::minutes(5),
             ),
             rule("rotation-failed", RuleKind::RotationFailed, Duration::ZERO),
+            rule(
+                "rotation-awaiting-input",
+                RuleKind::RotationAwaitingInput,
+                Duration::ZERO,
+            ),
             rule(
                 "rotation-overdue",
                 RuleKind::RotationOverdue {
@@ -458,6 +468,33 @@ impl Alarms {
                         }
                     }
                 }
+                RuleKind::RotationAwaitingInput if o.service_event => {
+                    for secret in o.secrets {
+                        match o.event_name {
+                            "RotationAwaitingInput" => {
+                                let reason = || {
+                                    format!(
+                                        "rotation of {secret} waits for new keys: s9-secrets rotate complete {secret}"
+                                    )
+                                };
+                                self.set(
+                                    i,
+                                    AlarmState::Alarm,
+                                    secret,
+                                    o.time,
+                                    reason,
+                                    &mut changes,
+                                );
+                            }
+                            "RotationSucceeded" | "RotationAbandoned" => {
+                                let reason =
+                                    || format!("rotation of {secret} is no longer waiting");
+                                self.set(i, AlarmState::Ok, secret, o.time, reason, &mut changes);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -504,6 +541,17 @@ impl Alarms {
                     for (subject, _) in firing {
                         if !overdue.contains_key(&subject) {
                             let reason = || format!("rotation of {subject} is no longer overdue");
+                            self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
+                        }
+                    }
+                }
+                RuleKind::RotationAwaitingInput => {
+                    for (subject, _) in firing {
+                        let rotating = rotations
+                            .iter()
+                            .any(|r| r.name == subject && r.step.is_some());
+                        if !rotating {
+                            let reason = || format!("{subject} has no rotation in progress");
                             self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
                         }
                     }

@@ -154,6 +154,7 @@ impl RuleEntry {
             }
             "new-principal" => RuleKind::NewPrincipal,
             "rotation-failed" => RuleKind::RotationFailed,
+            "rotation-awaiting-input" => RuleKind::RotationAwaitingInput,
             "rotation-overdue" => RuleKind::RotationOverdue {
                 grace: time::Duration::hours(
                     i64::try_from(self.grace_hours.unwrap_or(24)).unwrap_or(i64::MAX),
@@ -161,7 +162,7 @@ impl RuleEntry {
             },
             other => {
                 return Err(format!(
-                    "alarm {name:?}: kind {other:?} is not read-rate, access-denied, outside-business-hours, new-principal, rotation-failed or rotation-overdue"
+                    "alarm {name:?}: kind {other:?} is not read-rate, access-denied, outside-business-hours, new-principal, rotation-failed, rotation-awaiting-input or rotation-overdue"
                 ));
             }
         };

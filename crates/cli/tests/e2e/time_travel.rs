@@ -275,6 +275,16 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
             .then_some(())
     })
     .await;
+    // Operators are told (the rotation-awaiting-input alarm).
+    let changes = history_len(&data_dir, 3).await;
+    assert_eq!(
+        (changes[2].0.as_str(), changes[2].1.as_str(), changes[2].2),
+        (
+            "rotation-awaiting-input",
+            "vendor-secret",
+            AlarmState::Alarm
+        )
+    );
 
     // Monday 08:30 UTC, as if the service had been down since Saturday: the cron window
     // (08:00–10:00) is open; days-secret's (Sunday 12:01–14:01) was missed; the vendor
@@ -283,13 +293,14 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     clock.set(mon_0830);
     rotated_at(&sm, "cron-secret", mon_0830).await;
     rotated_at(&sm, "days-secret", mon_0830).await;
-    let changes = history_len(&data_dir, 3).await;
+    let changes = history_len(&data_dir, 4).await;
+
     assert_eq!(
         (
-            changes[2].0.as_str(),
-            changes[2].1.as_str(),
-            changes[2].2,
-            changes[2].3
+            changes[3].0.as_str(),
+            changes[3].1.as_str(),
+            changes[3].2,
+            changes[3].3
         ),
         (
             "rotation-overdue",
@@ -331,7 +342,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
         .await
         .expect("read");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(history(&data_dir).len(), 3);
+    assert_eq!(history(&data_dir).len(), 4);
     // Monday 22:30 UTC is 18:30 EDT: after hours.
     let mon_2230 = datetime!(2026-03-09 22:30 UTC);
     clock.set(mon_2230);
@@ -340,7 +351,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
         .send()
         .await
         .expect("read");
-    let changes = history_len(&data_dir, 4).await;
+    let changes = history_len(&data_dir, 5).await;
 
     // The next Monday, 12:01: rate(10 days) is due.
     let due = datetime!(2026-03-16 12:01 UTC);
@@ -365,6 +376,12 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
             sat_11,
         ),
         (
+            "rotation-awaiting-input".to_owned(),
+            "vendor-secret".to_owned(),
+            AlarmState::Alarm,
+            sat_1201,
+        ),
+        (
             "rotation-overdue".to_owned(),
             "vendor-secret".to_owned(),
             AlarmState::Alarm,
@@ -377,10 +394,10 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
             mon_2230,
         ),
     ];
-    assert_eq!(changes[..4], expected);
+    assert_eq!(changes[..5], expected);
     // On the 16th the quiet period has passed, and the vendor rotation has waited longer
     // than its seven days for an operator: it failed (AWSCURRENT untouched).
-    let mut last = history_len(&data_dir, 6).await.split_off(4);
+    let mut last = history_len(&data_dir, 7).await.split_off(5);
     last.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         last,
@@ -396,7 +413,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let all = history(&data_dir);
-    assert_eq!(all.len(), 6, "nothing else changed: {all:#?}");
+    assert_eq!(all.len(), 7, "nothing else changed: {all:#?}");
 
     let _ = stop.send(());
     running.await.expect("server task");
