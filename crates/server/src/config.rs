@@ -553,6 +553,111 @@ mod tests {
         );
     }
 
+    const ADMIN: &str = "account_id = \"123456789012\"\ncredentials = \"credentials\"\n\n[[principal]]\nname = \"p\"\narn = \"arn:aws:iam::123456789012:role/p\"\nprofile = \"reader\"\n\n";
+
+    #[test]
+    fn alarms_take_rules_of_every_kind_and_a_signed_webhook() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("hook.key"), "0123456789abcdef0123\n").expect("key");
+        let path = write(
+            dir.path(),
+            &format!(
+                "{ADMIN}[alarms]\ninterval_secs = 5\ndefaults = false\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:t\"\nstack = \"signal9.toml\"\nwebhook = {{ url = \"https://hooks.example/s9\", key_file = \"hook.key\", attempts = 99, backoff_ms = 10, timeout_secs = 3 }}\n\n\
+                 [[alarms.rule]]\nname = \"rate\"\nkind = \"read-rate\"\nthreshold = 3\nperiod_secs = 30\n\n\
+                 [[alarms.rule]]\nname = \"denied\"\nkind = \"access-denied\"\nok_after_secs = 60\n\n\
+                 [[alarms.rule]]\nname = \"hours\"\nkind = \"outside-business-hours\"\ntime_zone = \"Europe/Berlin\"\ndays = [\"Mon\"]\nhours = [9, 17]\nignore_principals = [\"arn:x\"]\n\n\
+                 [[alarms.rule]]\nname = \"new\"\nkind = \"new-principal\"\n\n\
+                 [[alarms.rule]]\nname = \"failed\"\nkind = \"rotation-failed\"\n\n\
+                 [[alarms.rule]]\nname = \"waiting\"\nkind = \"rotation-awaiting-input\"\n\n\
+                 [[alarms.rule]]\nname = \"overdue\"\nkind = \"rotation-overdue\"\ngrace_hours = 2\n"
+            ),
+        );
+        let alarms = ServiceConfig::load(&path).expect("config").alarms;
+        let kinds: Vec<&str> = alarms.rules.iter().map(|r| r.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "read-rate",
+                "access-denied",
+                "outside-business-hours",
+                "new-principal",
+                "rotation-failed",
+                "rotation-awaiting-input",
+                "rotation-overdue"
+            ]
+        );
+        assert_eq!(
+            alarms.rules[0].ok_after,
+            time::Duration::seconds(30),
+            "the period"
+        );
+        assert_eq!(alarms.rules[1].ok_after, time::Duration::minutes(1));
+        assert_eq!(alarms.interval, std::time::Duration::from_secs(5));
+        assert_eq!(alarms.stack, Some(dir.path().join("signal9.toml")));
+        let hook = alarms.webhook.expect("webhook");
+        assert_eq!(hook.attempts, 20, "clamped");
+        assert_eq!(
+            hook.key.as_deref().map(Vec::as_slice),
+            Some(&b"0123456789abcdef0123"[..])
+        );
+        assert!(
+            !format!("{hook:?}").contains("0123456789abcdef"),
+            "the key is redacted"
+        );
+
+        // Without [alarms], the defaults.
+        let path = write(dir.path(), ADMIN);
+        let defaults = ServiceConfig::load(&path).expect("config").alarms;
+        assert_eq!(defaults.rules.len(), Rule::defaults().len());
+        assert!(defaults.webhook.is_none());
+    }
+
+    #[test]
+    fn alarm_errors_name_the_line() {
+        let cases = [
+            (
+                "[[alarms.rule]]\nname = \"x\"\nkind = \"sometimes\"\n",
+                "is not read-rate",
+            ),
+            (
+                "[[alarms.rule]]\nname = \"\"\nkind = \"access-denied\"\n",
+                "needs a name",
+            ),
+            (
+                "[[alarms.rule]]\nname = \"h\"\nkind = \"outside-business-hours\"\n",
+                "needs time_zone",
+            ),
+            (
+                "[[alarms.rule]]\nname = \"h\"\nkind = \"outside-business-hours\"\ntime_zone = \"Nowhere/City\"\nhours = [8, 18]\n",
+                "not in the IANA",
+            ),
+            (
+                "[alarms]\nwebhook = { url = \"ftp://x\" }\n",
+                "must be http",
+            ),
+            (
+                "[alarms]\nwebhook = { url = \"http://x\", key_env = \"S9_TEST_UNSET_KEY\" }\n",
+                "is not set",
+            ),
+            (
+                "[alarms]\nwebhook = { url = \"http://x\", key_file = \"short.key\" }\n",
+                "at least 16 bytes",
+            ),
+            (
+                "[alarms]\nwebhook = { url = \"http://x\", key_file = \"short.key\", key_env = \"K\" }\n",
+                "not both",
+            ),
+        ];
+        for (alarms, reason) in cases {
+            let dir = tempfile::tempdir().expect("tmp");
+            std::fs::write(dir.path().join("short.key"), "short").expect("key");
+            let config = format!("{ADMIN}{alarms}");
+            let err = ServiceConfig::load(&write(dir.path(), &config)).expect_err(&config);
+            assert!(err.reason.contains(reason), "{config}\n{err}");
+            assert!(err.line > 7, "{err}");
+        }
+    }
+
     #[test]
     fn errors_name_file_line_and_reason() {
         let head = "account_id = \"123456789012\"\ncredentials = \"credentials\"\n";
