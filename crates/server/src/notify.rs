@@ -38,7 +38,7 @@ pub struct WebhookSettings {
 impl std::fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("url", &self.endpoint())
             .field("key", &self.key.as_ref().map(|_| "[redacted]"))
             .field("attempts", &self.attempts)
             .field("backoff", &self.backoff)
@@ -48,6 +48,15 @@ impl std::fmt::Debug for WebhookSettings {
 }
 
 impl WebhookSettings {
+    /// The URL's scheme and authority only: webhook paths and queries often carry a token
+    /// (Slack, Teams), so logs and `Debug` never show them.
+    pub fn endpoint(&self) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit('@').next().unwrap_or_default();
+        format!("{scheme}://{host}/…")
+    }
+
     pub fn new(url: String) -> Self {
         Self {
             url,
@@ -163,7 +172,7 @@ impl Delivery {
                 }
                 Err((why, retry)) => {
                     tracing::warn!(
-                        url = settings.url,
+                        endpoint = settings.endpoint(),
                         alarm = change.alarm,
                         attempt,
                         error = why,
@@ -178,7 +187,7 @@ impl Delivery {
         }
         self.metrics.observe_notification("failed");
         tracing::error!(
-            url = settings.url,
+            endpoint = settings.endpoint(),
             alarm = change.alarm,
             error = last,
             "alarm notification failed; the change stays in the alarm history"
@@ -280,6 +289,19 @@ mod tests {
         assert_eq!(
             signature(b"Jefe", 0, b"what do ya want for nothing?"),
             "t=0,v1=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc"
+        );
+    }
+
+    #[test]
+    fn logs_show_the_webhook_host_never_its_path_or_credentials() {
+        let hook = WebhookSettings::new(
+            "https://user:pw@hooks.example:8443/services/T0/B1/SECRETTOKEN?k=v".into(),
+        );
+        assert_eq!(hook.endpoint(), "https://hooks.example:8443/…");
+        let shown = format!("{hook:?}");
+        assert!(
+            !shown.contains("SECRETTOKEN") && !shown.contains("pw"),
+            "{shown}"
         );
     }
 
