@@ -94,7 +94,7 @@ enum Msg {
         now: OffsetDateTime,
         done: oneshot::Sender<Result<DigestSummary, AuditError>>,
     },
-    Subscribe(async_mpsc::Sender<AuditEvent>),
+    Subscribe(async_mpsc::Sender<(OffsetDateTime, AuditEvent)>),
 }
 
 /// What a digest covered.
@@ -219,13 +219,14 @@ impl AuditLog {
         &self.inner.public_key
     }
 
-    /// The live stream: every record written from now on, once it is in the log. The
-    /// writer never waits for a subscriber: records a full channel cannot take are dropped
-    /// from the stream (never from the log), and said so in the service log.
+    /// The live stream: every record written from now on, with the time it was recorded
+    /// at, once it is in the log. The writer never waits for a subscriber: records a full
+    /// channel cannot take are dropped from the stream (never from the log), and said so in
+    /// the service log.
     pub fn subscribe(
         &self,
         capacity: usize,
-    ) -> Result<async_mpsc::Receiver<AuditEvent>, AuditError> {
+    ) -> Result<async_mpsc::Receiver<(OffsetDateTime, AuditEvent)>, AuditError> {
         let (tx, rx) = async_mpsc::channel(capacity.max(1));
         self.send(Msg::Subscribe(tx))?;
         Ok(rx)
@@ -260,7 +261,7 @@ struct Writer {
     /// Files closed since the last digest, fsynced (again, cheaply) before it is written.
     closed: Vec<(PathBuf, Arc<File>)>,
     /// Where written records go next ([`AuditLog::subscribe`]).
-    subscribers: Vec<async_mpsc::Sender<AuditEvent>>,
+    subscribers: Vec<async_mpsc::Sender<(OffsetDateTime, AuditEvent)>>,
     /// Records the subscribers' full channels could not take.
     dropped: u64,
 }
@@ -518,16 +519,16 @@ impl Writer {
     /// Hands written records to the subscribers, dropping the ones that went away.
     fn publish(&mut self, events: impl Iterator<Item = (AuditEvent, OffsetDateTime)>) {
         let before = self.dropped;
-        for (event, _) in events {
+        for (event, time) in events {
             let Some((last, rest)) = self.subscribers.split_last() else {
                 return;
             };
             for tx in rest {
-                if tx.try_send(event.clone()).is_err() {
+                if tx.try_send((time, event.clone())).is_err() {
                     self.dropped += 1;
                 }
             }
-            if last.try_send(event).is_err() {
+            if last.try_send((time, event)).is_err() {
                 self.dropped += 1;
             }
         }

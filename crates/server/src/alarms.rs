@@ -12,7 +12,6 @@ use s9_core::Service;
 use s9_core::alarms::{Alarms, Change, Observation, Rule};
 use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -90,20 +89,25 @@ impl Worker {
         }
         let mut tick = tokio::time::interval(self.settings.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
         loop {
             let changes = tokio::select! {
-                event = async {
+                received = async {
                     match stream.as_mut() {
-                        Some(rx) => rx.recv().await,
+                        Some(rx) => rx.recv_many(&mut batch, 256).await,
                         None => std::future::pending().await,
                     }
-                } => match event {
-                    Some(event) => self.observe(&event),
-                    None => {
+                } => {
+                    if received == 0 {
                         stream = None;
                         continue;
                     }
-                },
+                    let mut changes = Vec::new();
+                    for (time, event) in batch.drain(..) {
+                        changes.extend(self.observe(time, &event));
+                    }
+                    changes
+                }
                 _ = tick.tick() => {
                     let rotations = self.service.rotation_statuses();
                     let now = self.service.now();
@@ -126,10 +130,7 @@ impl Worker {
         }
     }
 
-    fn observe(&mut self, event: &AuditEvent) -> Vec<Change> {
-        let Ok(time) = OffsetDateTime::parse(&event.event_time, &Rfc3339) else {
-            return Vec::new();
-        };
+    fn observe(&mut self, time: OffsetDateTime, event: &AuditEvent) -> Vec<Change> {
         let secrets = self.secrets(event);
         let service_event = event.event_type == "AwsServiceEvent";
         let detail = event
@@ -158,6 +159,10 @@ impl Worker {
         }
         let params = event.request_parameters.as_ref();
         if let Some(id) = event.secret_id() {
+            // A request that succeeded on a name: the secret exists and that is its name.
+            if event.error_code.is_none() && !id.starts_with("arn:") && ids.is_empty() {
+                return vec![id.to_owned()];
+            }
             ids.push((&event.aws_region, id));
         }
         if let Some(list) = params
