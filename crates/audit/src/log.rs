@@ -662,7 +662,7 @@ impl Writer {
         self.closed.push((current.path, current.file));
         self.pending.push(LogFileEntry {
             file: current.name,
-            sha256: hex::encode(current.sha256.finish()),
+            sha256: files::to_hex(current.sha256.finish().as_ref()),
             records: current.seq,
             last_hash: current.last_hash,
         });
