@@ -432,67 +432,29 @@ impl Alarms {
                     };
                     self.set(i, AlarmState::Alarm, who, o.time, reason, &mut changes);
                 }
-                RuleKind::RotationFailed if o.service_event => {
+                RuleKind::RotationFailed | RuleKind::RotationAwaitingInput if o.service_event => {
+                    let raised_by = match self.rules[i].kind {
+                        RuleKind::RotationFailed => "RotationFailed",
+                        _ => "RotationAwaitingInput",
+                    };
+                    let to = match o.event_name {
+                        name if name == raised_by => AlarmState::Alarm,
+                        "RotationSucceeded" | "RotationAbandoned" => AlarmState::Ok,
+                        _ => continue,
+                    };
                     for secret in o.secrets {
-                        match o.event_name {
-                            "RotationFailed" => {
-                                let reason = || {
-                                    format!(
-                                        "rotation of {secret} failed: {}",
-                                        o.detail.unwrap_or("no reason given")
-                                    )
-                                };
-                                self.set(
-                                    i,
-                                    AlarmState::Alarm,
-                                    secret,
-                                    o.time,
-                                    reason,
-                                    &mut changes,
-                                );
-                            }
-                            "RotationSucceeded" | "RotationAbandoned" => {
-                                let reason = || {
-                                    format!(
-                                        "rotation of {secret} {}",
-                                        if o.event_name == "RotationSucceeded" {
-                                            "succeeded"
-                                        } else {
-                                            "was cancelled"
-                                        }
-                                    )
-                                };
-                                self.set(i, AlarmState::Ok, secret, o.time, reason, &mut changes);
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                RuleKind::RotationAwaitingInput if o.service_event => {
-                    for secret in o.secrets {
-                        match o.event_name {
-                            "RotationAwaitingInput" => {
-                                let reason = || {
-                                    format!(
-                                        "rotation of {secret} waits for new keys: s9-secrets rotate complete {secret}"
-                                    )
-                                };
-                                self.set(
-                                    i,
-                                    AlarmState::Alarm,
-                                    secret,
-                                    o.time,
-                                    reason,
-                                    &mut changes,
-                                );
-                            }
-                            "RotationSucceeded" | "RotationAbandoned" => {
-                                let reason =
-                                    || format!("rotation of {secret} is no longer waiting");
-                                self.set(i, AlarmState::Ok, secret, o.time, reason, &mut changes);
-                            }
-                            _ => {}
-                        }
+                        let reason = || match o.event_name {
+                            "RotationFailed" => format!(
+                                "rotation of {secret} failed: {}",
+                                o.detail.unwrap_or("no reason given")
+                            ),
+                            "RotationAwaitingInput" => format!(
+                                "rotation of {secret} waits for new keys: s9-secrets rotate complete {secret}"
+                            ),
+                            "RotationSucceeded" => format!("rotation of {secret} succeeded"),
+                            _ => format!("rotation of {secret} was cancelled"),
+                        };
+                        self.set(i, to, secret, o.time, reason, &mut changes);
                     }
                 }
                 _ => {}
@@ -545,22 +507,20 @@ impl Alarms {
                         }
                     }
                 }
-                RuleKind::RotationAwaitingInput => {
+                RuleKind::RotationFailed | RuleKind::RotationAwaitingInput => {
+                    let waiting = matches!(rule.kind, RuleKind::RotationAwaitingInput);
                     for (subject, _) in firing {
-                        let rotating = rotations
-                            .iter()
-                            .any(|r| r.name == subject && r.step.is_some());
-                        if !rotating {
-                            let reason = || format!("{subject} has no rotation in progress");
-                            self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
-                        }
-                    }
-                }
-                RuleKind::RotationFailed => {
-                    for (subject, _) in firing {
-                        let failing = rotations.iter().any(|r| r.name == subject && r.failing);
-                        if !failing {
-                            let reason = || format!("{subject} has no failing rotation");
+                        let still = rotations.iter().any(|r| {
+                            r.name == subject && if waiting { r.step.is_some() } else { r.failing }
+                        });
+                        if !still {
+                            let reason = || {
+                                if waiting {
+                                    format!("{subject} has no rotation in progress")
+                                } else {
+                                    format!("{subject} has no failing rotation")
+                                }
+                            };
                             self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
                         }
                     }

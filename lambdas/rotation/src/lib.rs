@@ -17,7 +17,7 @@
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-use serde_json::value::RawValue;
+use s9_core::rotation::{FieldProblem, check_document_fields, replace_fields};
 use zeroize::Zeroizing;
 
 const CURRENT: &str = "AWSCURRENT";
@@ -267,25 +267,14 @@ async fn create(
             .await
             .map_err(api("GetSecretValue", id))?;
         let current = Zeroizing::new(current.secret_string().unwrap_or("{}").to_owned());
-        // Fields kept as they are (raw, never parsed into unzeroized strings), the listed
-        // ones replaced.
-        let mut doc: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(&current)
-            .map_err(|_| RotationError::Invalid {
-                secret: id.to_owned(),
-                problem: "the current value is not a JSON object".into(),
-            })?;
-        let mut raws: Vec<(String, Box<RawValue>)> = Vec::new();
+        let mut fresh = Vec::new();
         for field in &settings.required_fields {
-            let p = password().await?;
-            let json = serde_json::to_string(p.as_str()).unwrap_or_default();
-            if let Ok(raw) = RawValue::from_string(json) {
-                raws.push((field.clone(), raw));
-            }
+            fresh.push((field.clone(), password().await?));
         }
-        for (f, raw) in &raws {
-            doc.insert(f.clone(), raw);
-        }
-        Zeroizing::new(serde_json::to_string(&doc).unwrap_or_default())
+        replace_fields(&current, &fresh).map_err(|_| RotationError::Invalid {
+            secret: id.to_owned(),
+            problem: "the current value is not a JSON object".into(),
+        })?
     };
     client
         .put_secret_value()
@@ -304,34 +293,25 @@ async fn create(
     Ok(())
 }
 
-/// Every required field is a non-empty string without whitespace.
+/// Every required field is a non-empty string without whitespace (the service's own
+/// check, [`check_document_fields`]); without fields, the value is non-empty.
 fn check(id: &str, value: &str, fields: &[String]) -> Result<(), RotationError> {
     let invalid = |problem: String| RotationError::Invalid {
         secret: id.to_owned(),
         problem,
     };
-    if fields.is_empty() {
-        return if value.is_empty() {
-            Err(invalid("the value is empty".into()))
-        } else {
-            Ok(())
-        };
+    if fields.is_empty() && value.is_empty() {
+        return Err(invalid("the value is empty".into()));
     }
-    let doc: std::collections::BTreeMap<&str, &RawValue> =
-        serde_json::from_str(value).map_err(|_| invalid("not a JSON object".into()))?;
-    for field in fields {
-        let Some(raw) = doc.get(field.as_str()) else {
-            return Err(invalid(format!("field {field} is missing")));
-        };
-        let text: Zeroizing<String> = Zeroizing::new(
-            serde_json::from_str(raw.get())
-                .map_err(|_| invalid(format!("field {field} is not a string")))?,
-        );
-        if text.is_empty() || text.chars().any(char::is_whitespace) {
-            return Err(invalid(format!("field {field} is empty or has whitespace")));
-        }
-    }
-    Ok(())
+    check_document_fields(value, fields).map_err(|(field, problem)| {
+        let field = field.unwrap_or_default();
+        invalid(match problem {
+            FieldProblem::NotAnObject => "not a JSON object".into(),
+            FieldProblem::Missing => format!("field {field} is missing"),
+            FieldProblem::NotAString => format!("field {field} is not a string"),
+            FieldProblem::Blank => format!("field {field} is empty or has whitespace"),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use s9_rotation_lambda::{Event, Mode, Settings};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::cli::keys;
 use crate::harness::{ACCOUNT, TestServer, admin_config, read_profile, token};
@@ -83,28 +83,8 @@ impl Drop for LambdaHost {
 }
 
 async fn serve(mut conn: tokio::net::TcpStream, state: Arc<Mutex<Invoker>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let body = loop {
-        let Ok(n) = conn.read(&mut chunk).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buf.len() >= end + 4 + len {
-            break buf[end + 4..end + 4 + len].to_vec();
-        }
+    let Some(body) = crate::proxy::read_request(&mut conn, &mut Vec::new()).await else {
+        return;
     };
     let event: serde_json::Value = serde_json::from_slice(&body).expect("rotation event");
     let event = Event {

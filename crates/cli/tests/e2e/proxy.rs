@@ -109,37 +109,36 @@ async fn connection(
 /// Reads requests and answers each with a 500 while `again()` says so, then closes.
 async fn answer_500s(mut client: TcpStream, again: &mut (dyn FnMut() -> bool + Send)) {
     let body = r#"{"__type":"InternalServiceError","message":"injected by the test proxy"}"#;
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 8192];
-        let Ok(n) = client.read(&mut chunk).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buf.len() < end + 4 + length {
-            continue;
-        }
-        buf.drain(..end + 4 + length);
-        if !again() {
-            return;
-        }
+    if read_request(&mut client, &mut Vec::new()).await.is_some() && again() {
         let response = format!(
             "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
         let _ = client.write_all(response.as_bytes()).await;
-        return;
+    }
+}
+
+/// Reads the next HTTP/1.1 request from `conn` (bytes already read but not yet used wait in
+/// `buf`): its body, or `None` once the connection closes.
+pub async fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                let body = buf[end + 4..end + 4 + length].to_vec();
+                buf.drain(..end + 4 + length);
+                return Some(body);
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
 }

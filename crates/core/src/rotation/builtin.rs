@@ -86,25 +86,76 @@ async fn finish(ctx: &StepContext<'_>, event: &RotationEvent) -> Result<StepOutc
     Ok(StepOutcome::Done)
 }
 
-/// The fields a JSON document must carry, each a non-empty string.
-fn check_fields(text: &SecretText, fields: &[String]) -> Result<(), StepError> {
+/// Why a document's field is not a usable key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    NotAnObject,
+    Missing,
+    NotAString,
+    /// Empty, or with whitespace (no API key or generated password has any).
+    Blank,
+}
+
+/// The first of `fields` that `value` (a JSON object) does not carry as a non-empty string
+/// without whitespace. Shared with the rotation Lambda, so both test new values alike; the
+/// problem names the field, never its value.
+pub fn check_document_fields<'f>(
+    value: &str,
+    fields: &'f [String],
+) -> Result<(), (Option<&'f str>, FieldProblem)> {
     if fields.is_empty() {
         return Ok(());
     }
-    let doc: BTreeMap<&str, &RawValue> = serde_json::from_str(text.expose_secret())
-        .map_err(|_| StepError("the new value is not a JSON object".into()))?;
+    let doc: BTreeMap<&str, &RawValue> =
+        serde_json::from_str(value).map_err(|_| (None, FieldProblem::NotAnObject))?;
     for field in fields {
-        let present = doc
-            .get(field.as_str())
-            .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok())
-            .is_some_and(|s| !s.trim().is_empty());
-        if !present {
-            return Err(StepError(format!(
-                "the new value has no non-empty string field `{field}`"
-            )));
-        }
+        let problem = match doc.get(field.as_str()) {
+            None => FieldProblem::Missing,
+            Some(raw) => match serde_json::from_str::<String>(raw.get()).map(Zeroizing::new) {
+                Err(_) => FieldProblem::NotAString,
+                Ok(s) if s.is_empty() || s.chars().any(char::is_whitespace) => FieldProblem::Blank,
+                Ok(_) => continue,
+            },
+        };
+        return Err((Some(field.as_str()), problem));
     }
     Ok(())
+}
+
+/// The fields a JSON document must carry, each a non-empty string.
+fn check_fields(text: &SecretText, fields: &[String]) -> Result<(), StepError> {
+    check_document_fields(text.expose_secret(), fields).map_err(|(field, _)| match field {
+        None => StepError("the new value is not a JSON object".into()),
+        Some(field) => StepError(format!(
+            "the new value has no non-empty string field `{field}`"
+        )),
+    })
+}
+
+/// `current` (a JSON object) with each of `fresh`'s fields set to its new value and the
+/// other fields kept byte for byte. The output buffer is sized up front, so the new values
+/// are never left behind in a reallocated copy. Shared with the rotation Lambda.
+pub fn replace_fields(
+    current: &str,
+    fresh: &[(String, Zeroizing<String>)],
+) -> Result<Zeroizing<String>, FieldProblem> {
+    let doc: BTreeMap<&str, &RawValue> =
+        serde_json::from_str(current).map_err(|_| FieldProblem::NotAnObject)?;
+    let mut out: BTreeMap<&str, Entry<'_>> =
+        doc.into_iter().map(|(k, v)| (k, Entry::Kept(v))).collect();
+    for (field, value) in fresh {
+        out.insert(field.as_str(), Entry::New(value.as_str()));
+    }
+    let capacity = current.len()
+        + fresh
+            .iter()
+            .map(|(f, v)| f.len() + 2 * v.len() + 8)
+            .sum::<usize>();
+    let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
+    serde_json::to_writer(&mut *buf, &out).map_err(|_| FieldProblem::NotAnObject)?;
+    String::from_utf8(std::mem::take(&mut *buf))
+        .map(Zeroizing::new)
+        .map_err(|_| FieldProblem::NotAString)
 }
 
 /// What a `random` rotation generates: the whole value, or the named fields of the current
@@ -135,34 +186,17 @@ impl RandomTemplate {
         if self.fields.is_empty() {
             return Ok(SecretText::new(self.generate()?.to_string()));
         }
-        let doc: BTreeMap<&str, &RawValue> = serde_json::from_str(current.expose_secret())
-            .map_err(|_| {
-                StepError(
-                    "the current value is not a JSON object, and the template names fields".into(),
-                )
-            })?;
         let fresh: Vec<(String, Zeroizing<String>)> = self
             .fields
             .iter()
             .map(|f| Ok((f.clone(), self.generate()?)))
             .collect::<Result<_, StepError>>()?;
-        let mut out: BTreeMap<&str, Entry<'_>> =
-            doc.into_iter().map(|(k, v)| (k, Entry::Kept(v))).collect();
-        for (field, value) in &fresh {
-            out.insert(field.as_str(), Entry::New(value.as_str()));
-        }
-        // Sized up front, so the buffer holding the new value is never reallocated (and a
-        // stale copy left behind).
-        let capacity = current.expose_secret().len()
-            + fresh
-                .iter()
-                .map(|(f, v)| f.len() + 2 * v.len() + 8)
-                .sum::<usize>();
-        let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
-        serde_json::to_writer(&mut *buf, &out).map_err(|e| StepError(e.to_string()))?;
-        let text = String::from_utf8(std::mem::take(&mut *buf))
-            .map_err(|_| StepError("the new value is not UTF-8".into()))?;
-        Ok(SecretText::new(text))
+        let mut next = replace_fields(current.expose_secret(), &fresh).map_err(|_| {
+            StepError(
+                "the current value is not a JSON object, and the template names fields".into(),
+            )
+        })?;
+        Ok(SecretText::new(std::mem::take(&mut *next)))
     }
 }
 

@@ -23,7 +23,10 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-pub use builtin::{ProviderCheck, RandomHandler, RandomTemplate, VendorKeyHandler};
+pub use builtin::{
+    FieldProblem, ProviderCheck, RandomHandler, RandomTemplate, VendorKeyHandler,
+    check_document_fields, replace_fields,
+};
 pub use engine::{EngineConfig, RotationEngine, RotationEvents, RotationNotice};
 pub(crate) use state::start;
 pub use state::{RotationJob, RotationStatus};
