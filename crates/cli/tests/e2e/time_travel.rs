@@ -71,24 +71,26 @@ async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, mut f: impl FnMu
     }
 }
 
-async fn last_rotated(sm: &Client, id: &str) -> Option<i64> {
+/// LastRotatedDate and NextRotationDate (epoch seconds), as DescribeSecret reports them.
+async fn rotation_dates(sm: &Client, id: &str) -> (Option<i64>, Option<i64>) {
     let d = sm
         .describe_secret()
         .secret_id(id)
         .send()
         .await
         .expect("describe");
-    d.last_rotated_date().map(|t| t.secs())
+    (
+        d.last_rotated_date().map(|t| t.secs()),
+        d.next_rotation_date().map(|t| t.secs()),
+    )
+}
+
+async fn last_rotated(sm: &Client, id: &str) -> Option<i64> {
+    rotation_dates(sm, id).await.0
 }
 
 async fn next_rotation(sm: &Client, id: &str) -> i64 {
-    let d = sm
-        .describe_secret()
-        .secret_id(id)
-        .send()
-        .await
-        .expect("describe");
-    d.next_rotation_date().expect("next rotation date").secs()
+    rotation_dates(sm, id).await.1.expect("next rotation date")
 }
 
 async fn rotated_at(sm: &Client, id: &str, at: OffsetDateTime) {
