@@ -48,11 +48,11 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// The hash of a record: over the previous hash and the event's exact bytes.
-pub(crate) fn record_hash(prev: &str, event: &str) -> String {
+pub(crate) fn record_hash(prev: &str, event: &[u8]) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
     ctx.update(prev.as_bytes());
     ctx.update(b"\n");
-    ctx.update(event.as_bytes());
+    ctx.update(event);
     to_hex(ctx.finish().as_ref())
 }
 

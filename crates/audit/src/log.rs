@@ -1,14 +1,16 @@
-//! The audit log writer: one task on the caller's Tokio runtime appends hash-chained records,
-//! group-committed (one write for every record that arrived meanwhile), rotates files by size
-//! and at each digest, signs digests and prunes what retention no longer keeps. fsyncs run on
-//! a thread of their own, so none blocks the runtime, and each overlaps the next write.
+//! The audit log writer: appends hash-chained records, group-committed by their submitters
+//! (the first to find the log idle lets the ready requests queue theirs, writes them all in
+//! one write, and hands whatever queued meanwhile to the next submitter in line, as RocksDB's
+//! write thread does), rotates files by size and at each digest, signs digests and prunes
+//! what retention no longer keeps. fsyncs run on a thread of their own, so none blocks the
+//! runtime, and each overlaps the next write.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -84,19 +86,6 @@ pub struct AuditConfig {
     pub account_id: String,
 }
 
-enum Msg {
-    Append {
-        event: Box<AuditEvent>,
-        now: OffsetDateTime,
-        done: Option<oneshot::Sender<Result<(), AuditError>>>,
-    },
-    Digest {
-        now: OffsetDateTime,
-        done: oneshot::Sender<Result<DigestSummary, AuditError>>,
-    },
-    Subscribe(async_mpsc::Sender<(OffsetDateTime, AuditEvent)>),
-}
-
 /// What a digest covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestSummary {
@@ -105,50 +94,144 @@ pub struct DigestSummary {
     pub pruned_digests: usize,
 }
 
+/// What a queued record's submitter is told.
+enum Signal {
+    /// The record is written (and fsynced, if it had to be), or could not be.
+    Done(Result<(), AuditError>),
+    /// Write the queue yourself; your own outcome arrives on the new receiver.
+    Lead(oneshot::Receiver<Signal>),
+}
+
+/// A record waiting in the queue for the next group.
+struct Entry {
+    /// The event's JSON, serialized by its submitter so the group's writer only frames,
+    /// hashes and writes it.
+    json: Vec<u8>,
+    event: AuditEvent,
+    now: OffsetDateTime,
+    done: Option<oneshot::Sender<Signal>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    entries: Vec<Entry>,
+    /// Somebody is writing a group, or has been handed the queue: whoever finds this false
+    /// writes the queue themselves.
+    leading: bool,
+}
+
 /// A record submitted to the log; `wait` returns once it is written (and fsynced, under
-/// [`FsyncPolicy::Always`]).
-#[derive(Debug)]
+/// [`FsyncPolicy::Always`]). Dropping it unawaited never loses the record, nor the records
+/// queued behind it.
 #[must_use = "a record is in the log only once `wait` returns Ok"]
-pub struct PendingRecord(oneshot::Receiver<Result<(), AuditError>>);
+pub struct PendingRecord {
+    rx: oneshot::Receiver<Signal>,
+    shared: Arc<Shared>,
+    /// Found the log idle: writes the queue once the tasks ready to run have queued theirs.
+    leads: bool,
+}
+
+impl std::fmt::Debug for PendingRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRecord").finish_non_exhaustive()
+    }
+}
 
 impl PendingRecord {
-    pub async fn wait(self) -> Result<(), AuditError> {
-        self.0.await.map_err(|_| AuditError::Closed)?
+    pub async fn wait(mut self) -> Result<(), AuditError> {
+        if self.leads {
+            // Let the requests that are ready run first, so one write carries their
+            // records too.
+            tokio::task::yield_now().await;
+            self.leads = false;
+            self.shared.lead();
+        }
+        loop {
+            match (&mut self.rx).await {
+                Ok(Signal::Done(result)) => return result,
+                Ok(Signal::Lead(next)) => {
+                    self.rx = next;
+                    self.shared.lead();
+                }
+                Err(_) => return Err(AuditError::Closed),
+            }
+        }
     }
 }
 
-/// The audit log. Clones share one writer task; dropping the last one stops it after
-/// writing what was queued.
+impl Drop for PendingRecord {
+    /// A submitter that goes away while it is being handed the queue still writes it, so
+    /// the records behind it are not stranded.
+    fn drop(&mut self) {
+        if self.leads {
+            self.shared.lead();
+        }
+        self.rx.close();
+        if let Ok(Signal::Lead(next)) = self.rx.try_recv() {
+            drop(next);
+            self.shared.lead();
+        }
+    }
+}
+
+/// The audit log. Clones share one log: records are group-committed by their submitters
+/// (the first to find the log idle writes every record queued meanwhile, then hands the
+/// queue on), so no writer task sits between a request and its record.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    inner: Arc<Handle>,
+    inner: Arc<Shared>,
 }
 
-#[derive(Debug)]
-struct Handle {
-    tx: async_mpsc::UnboundedSender<Msg>,
+struct Shared {
+    queue: Mutex<Queue>,
+    writer: Mutex<Writer>,
     public_key: crate::PublicKey,
+    fsync: FsyncPolicy,
+    /// Woken when written records wait for an interval fsync.
+    unsynced: Arc<tokio::sync::Notify>,
 }
 
-impl std::fmt::Debug for Msg {
+impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Append { .. } => "Append",
-            Self::Digest { .. } => "Digest",
-            Self::Subscribe(_) => "Subscribe",
-        })
+        f.debug_struct("Shared")
+            .field("public_key", &self.public_key)
+            .field("fsync", &self.fsync)
+            .finish_non_exhaustive()
     }
+}
+
+impl Drop for Shared {
+    /// The last clone is gone: what was written gets its fsync, and the interval task ends.
+    fn drop(&mut self) {
+        if let Ok(writer) = self.writer.get_mut() {
+            writer.sync_unsynced();
+        }
+        self.unsynced.notify_one();
+    }
+}
+
+fn poisoned<T>(_: T) -> AuditError {
+    AuditError::Io("the audit writer panicked".into())
 }
 
 impl AuditLog {
     /// Opens the log: recovers files left by a crash (a torn last line is cut, and said so
-    /// in the log) and starts the writer on the current Tokio runtime.
+    /// in the log). Needs a Tokio runtime, for the interval fsync.
     pub fn open(config: AuditConfig, now: OffsetDateTime) -> Result<Self, AuditError> {
         std::fs::create_dir_all(config.dir.join(files::DIGEST_DIR))
             .map_err(|e| AuditError::io(&config.dir, e))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
         let signer = Signer::open_or_create(&config.key_path)?;
         let public_key = signer.public_key();
+        let fsync = config.fsync;
         let mut writer = Writer::recover(config, signer)?;
+        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+        thread::Builder::new()
+            .name("s9-audit-sync".into())
+            .spawn(move || syncer(&sync_rx))
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+        writer.syncer = Some(sync_tx);
         if !writer.recovered.is_empty() {
             let names = writer.recovered.join(", ");
             tracing::warn!(
@@ -160,59 +243,55 @@ impl AuditLog {
                 "AuditLogRecovered",
                 serde_json::json!({"truncatedFiles": writer.recovered}),
             );
-            writer.append_group(&[(event, now)])?;
+            writer.append_event(&event, now)?;
         }
-        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
-        thread::Builder::new()
-            .name("s9-audit-sync".into())
-            .spawn(move || syncer(&sync_rx))
-            .map_err(|e| AuditError::Io(e.to_string()))?;
-        writer.syncer = Some(sync_tx);
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
-        let (tx, rx) = async_mpsc::unbounded_channel();
-        runtime.spawn(writer.run(rx));
-        Ok(Self {
-            inner: Arc::new(Handle { tx, public_key }),
-        })
+        let unsynced = Arc::new(tokio::sync::Notify::new());
+        let inner = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            writer: Mutex::new(writer),
+            public_key,
+            fsync,
+            unsynced: Arc::clone(&unsynced),
+        });
+        if let FsyncPolicy::Interval(every) = fsync {
+            runtime.spawn(interval_sync(Arc::downgrade(&inner), unsynced, every));
+        }
+        Ok(Self { inner })
     }
 
-    fn send(&self, msg: Msg) -> Result<(), AuditError> {
-        self.inner.tx.send(msg).map_err(|_| AuditError::Closed)
-    }
-
-    /// Appends `event`; await the returned handle before answering the request.
+    /// Queues `event`, writing the queue at once if nobody else is; await the returned
+    /// handle before answering the request.
     pub fn record(
         &self,
         event: AuditEvent,
         now: OffsetDateTime,
     ) -> Result<PendingRecord, AuditError> {
         let (done, rx) = oneshot::channel();
-        self.send(Msg::Append {
-            event: Box::new(event),
-            now,
-            done: Some(done),
-        })?;
-        Ok(PendingRecord(rx))
+        let leads = self.inner.submit(event, now, Some(done))?;
+        Ok(PendingRecord {
+            rx,
+            shared: Arc::clone(&self.inner),
+            leads,
+        })
     }
 
-    /// Appends `event` without waiting.
+    /// Appends `event` without waiting for it.
     pub fn record_detached(&self, event: AuditEvent, now: OffsetDateTime) {
-        if let Err(e) = self.send(Msg::Append {
-            event: Box::new(event),
-            now,
-            done: None,
-        }) {
-            tracing::error!(error = %e, "could not queue an audit record");
+        match self.inner.submit(event, now, None) {
+            Ok(true) => self.inner.lead(),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "could not queue an audit record"),
         }
     }
 
     /// Closes the current file, prunes what retention no longer keeps, and writes a signed
     /// digest of every file closed since the last one.
     pub async fn digest(&self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
-        let (done, rx) = oneshot::channel();
-        self.send(Msg::Digest { now, done })?;
-        rx.await.map_err(|_| AuditError::Closed)?
+        let inner = Arc::clone(&self.inner);
+        // Signing and fsyncing take milliseconds: off the runtime's workers.
+        tokio::task::spawn_blocking(move || inner.writer.lock().map_err(poisoned)?.digest(now))
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     pub fn public_key(&self) -> &crate::PublicKey {
@@ -220,7 +299,7 @@ impl AuditLog {
     }
 
     /// The live stream: every record written from now on, with the time it was recorded
-    /// at, once it is in the log. The writer never waits for a subscriber: records a full
+    /// at, once it is in the log. Writers never wait for a subscriber: records a full
     /// channel cannot take are dropped from the stream (never from the log), and said so in
     /// the service log.
     pub fn subscribe(
@@ -228,8 +307,125 @@ impl AuditLog {
         capacity: usize,
     ) -> Result<async_mpsc::Receiver<(OffsetDateTime, AuditEvent)>, AuditError> {
         let (tx, rx) = async_mpsc::channel(capacity.max(1));
-        self.send(Msg::Subscribe(tx))?;
+        self.inner
+            .writer
+            .lock()
+            .map_err(poisoned)?
+            .subscribers
+            .push(tx);
         Ok(rx)
+    }
+}
+
+impl Shared {
+    fn submit(
+        &self,
+        event: AuditEvent,
+        now: OffsetDateTime,
+        done: Option<oneshot::Sender<Signal>>,
+    ) -> Result<bool, AuditError> {
+        let json = serde_json::to_vec(&event).map_err(|e| AuditError::Io(e.to_string()))?;
+        let entry = Entry {
+            json,
+            event,
+            now,
+            done,
+        };
+        let mut queue = self.queue();
+        queue.entries.push(entry);
+        Ok(!std::mem::replace(&mut queue.leading, true))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A queue and a flag: never left half-changed, so a panic elsewhere cannot spoil it.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the queue as one group, then hands it to the first submitter queued meanwhile
+    /// (or, when nobody can take it, writes it again), until it is empty.
+    fn lead(&self) {
+        /// Should writing a group panic, the next submitter leads: nobody waits forever.
+        struct Unwinding<'a>(&'a Shared);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if thread::panicking() {
+                    self.0.queue().leading = false;
+                }
+            }
+        }
+        let _unwinding = Unwinding(self);
+        loop {
+            let group = std::mem::take(&mut self.queue().entries);
+            if !group.is_empty() {
+                match self.writer.lock() {
+                    Ok(mut writer) => {
+                        let unsynced_before = writer.unsynced;
+                        writer.write(group);
+                        if writer.unsynced && !unsynced_before {
+                            self.unsynced.notify_one();
+                        }
+                    }
+                    Err(e) => fail(group, &poisoned(e)),
+                }
+            }
+            let mut queue = self.queue();
+            if queue.entries.is_empty() {
+                queue.leading = false;
+                return;
+            }
+            if hand_on(&mut queue.entries) {
+                return;
+            }
+        }
+    }
+}
+
+/// Makes the first queued submitter still waiting the next to write the queue.
+fn hand_on(entries: &mut [Entry]) -> bool {
+    entries.iter_mut().any(|entry| {
+        let Some(done) = entry.done.take() else {
+            return false;
+        };
+        let (next, rx) = oneshot::channel();
+        match done.send(Signal::Lead(rx)) {
+            Ok(()) => {
+                entry.done = Some(next);
+                true
+            }
+            // Its submitter went away; its record stays queued.
+            Err(_) => false,
+        }
+    })
+}
+
+/// Answers every request of a group that could not be written.
+fn fail(group: Vec<Entry>, error: &AuditError) {
+    tracing::error!(error = %error, "the audit log could not be written; requests that need a record fail");
+    for entry in group {
+        if let Some(done) = entry.done {
+            let _ = done.send(Signal::Done(Err(error.clone())));
+        }
+    }
+}
+
+/// fsyncs records written under [`FsyncPolicy::Interval`] at most `every` after they were
+/// written; sleeps while nothing is waiting for it.
+async fn interval_sync(
+    shared: std::sync::Weak<Shared>,
+    unsynced: Arc<tokio::sync::Notify>,
+    every: Duration,
+) {
+    loop {
+        unsynced.notified().await;
+        tokio::time::sleep(every).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Ok(mut writer) = shared.writer.lock() {
+            writer.sync_unsynced();
+        }
     }
 }
 
@@ -254,7 +450,7 @@ struct Writer {
     last_digest_end: Option<String>,
     chain_start: Option<String>,
     counter: u64,
-    last_sync: Instant,
+    /// Records are written that no fsync has covered yet.
     unsynced: bool,
     recovered: Vec<String>,
     syncer: Option<mpsc::Sender<SyncJob>>,
@@ -269,7 +465,7 @@ struct Writer {
 /// Written records waiting for their fsync.
 struct SyncJob {
     file: Arc<File>,
-    waiters: Vec<oneshot::Sender<Result<(), AuditError>>>,
+    waiters: Vec<oneshot::Sender<Signal>>,
 }
 
 impl SyncJob {
@@ -279,16 +475,9 @@ impl SyncJob {
             .sync_data()
             .map_err(|e| AuditError::Io(format!("fsync: {e}")));
         for w in self.waiters {
-            let _ = w.send(result.clone());
+            let _ = w.send(Signal::Done(result.clone()));
         }
     }
-}
-
-/// A request waiting for its record.
-struct Waiter {
-    done: oneshot::Sender<Result<(), AuditError>>,
-    /// Answered only once the record is fsynced (else once written).
-    durable: bool,
 }
 
 /// fsyncs written groups and answers their requests: one fsync for every group queued
@@ -316,7 +505,7 @@ fn syncer(rx: &mpsc::Receiver<SyncJob>) {
                 }
             };
             for w in job.waiters {
-                let _ = w.send(result.clone());
+                let _ = w.send(Signal::Done(result.clone()));
             }
         }
     }
@@ -405,7 +594,6 @@ impl Writer {
             last_digest_end: last_end,
             chain_start,
             counter: 0,
-            last_sync: Instant::now(),
             unsynced: false,
             recovered,
             syncer: None,
@@ -415,130 +603,67 @@ impl Writer {
         })
     }
 
-    async fn run(mut self, mut rx: async_mpsc::UnboundedReceiver<Msg>) {
-        let mut group = Vec::new();
-        loop {
-            let timeout = match self.config.fsync {
-                FsyncPolicy::Interval(d) if self.unsynced => d,
-                _ => Duration::from_secs(3600),
-            };
-            match tokio::time::timeout(timeout, rx.recv_many(&mut group, 4096)).await {
-                Err(_) => {
-                    self.sync_if_due(true);
-                    continue;
-                }
-                Ok(0) => break,
-                Ok(_) => {}
-            }
-            // Let the requests that are ready run first, so one write carries their records
-            // too.
-            tokio::task::yield_now().await;
-            while group.len() < 4096
-                && let Ok(m) = rx.try_recv()
-            {
-                group.push(m);
-            }
-            let mut appends = Vec::new();
-            let mut waiters = Vec::new();
-            for msg in group.drain(..) {
-                match msg {
-                    Msg::Append { event, now, done } => {
-                        if let Some(done) = done {
-                            waiters.push(Waiter {
-                                done,
-                                durable: self.config.fsync.waits_for_fsync(&event),
-                            });
-                        }
-                        appends.push((*event, now));
-                    }
-                    Msg::Digest { now, done } => {
-                        let result = self
-                            .flush(&mut appends, &mut waiters)
-                            .and_then(|()| self.digest(now));
-                        let _ = done.send(result);
-                    }
-                    Msg::Subscribe(tx) => self.subscribers.push(tx),
-                }
-            }
-            let _ = self.flush(&mut appends, &mut waiters);
-            self.sync_if_due(true);
-        }
-        let _ = self.sync_if_due(false);
-        // The syncer fsyncs what it was handed, then stops.
-        drop(self.syncer.take());
-    }
-
-    /// Writes the group; answers those that need only the write, and hands those that wait
-    /// for the fsync to the syncer (which fsyncs while the next group is written).
-    fn flush(
-        &mut self,
-        appends: &mut Vec<(AuditEvent, OffsetDateTime)>,
-        waiters: &mut Vec<Waiter>,
-    ) -> Result<(), AuditError> {
-        if appends.is_empty() {
-            return Ok(());
-        }
-        let result = self.append_group(appends);
-        if result.is_ok() && !self.subscribers.is_empty() {
-            self.publish(appends.drain(..));
-        }
-        appends.clear();
-        let (durable, written): (Vec<_>, Vec<_>) = waiters.drain(..).partition(|w| w.durable);
-        let result = match result {
-            Ok(file) => {
-                if let (Some(file), false) = (file, durable.is_empty()) {
-                    let job = SyncJob {
-                        file,
-                        waiters: durable.into_iter().map(|w| w.done).collect(),
-                    };
-                    match &self.syncer {
-                        Some(syncer) => {
-                            if let Err(mpsc::SendError(job)) = syncer.send(job) {
-                                job.sync_now();
-                            }
-                        }
-                        None => job.sync_now(),
-                    }
-                }
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the audit log could not be written; requests that need a record fail");
-                for w in durable {
-                    let _ = w.done.send(Err(e.clone()));
-                }
-                Err(e)
-            }
+    /// Writes a group in one write; answers those that need only the write, and hands
+    /// those that wait for the fsync to the syncer (which fsyncs while the next group is
+    /// written).
+    fn write(&mut self, group: Vec<Entry>) {
+        let Some(first) = group.first() else {
+            return;
         };
-        for w in written {
-            let _ = w.done.send(result.clone());
-        }
-        result
-    }
-
-    /// Hands written records to the subscribers, dropping the ones that went away.
-    fn publish(&mut self, events: impl Iterator<Item = (AuditEvent, OffsetDateTime)>) {
-        let before = self.dropped;
-        for (event, time) in events {
-            let Some((last, rest)) = self.subscribers.split_last() else {
-                return;
-            };
-            for tx in rest {
-                if tx.try_send((time, event.clone())).is_err() {
-                    self.dropped += 1;
+        let file = match self.append_group(first.now, group.iter().map(|e| e.json.as_slice())) {
+            Ok(file) => file,
+            Err(e) => return fail(group, &e),
+        };
+        let mut durable = Vec::new();
+        let dropped = self.dropped;
+        for entry in group {
+            if let Some(done) = entry.done {
+                if self.config.fsync.waits_for_fsync(&entry.event) {
+                    durable.push(done);
+                } else {
+                    let _ = done.send(Signal::Done(Ok(())));
                 }
             }
-            if last.try_send((time, event)).is_err() {
-                self.dropped += 1;
-            }
+            self.publish(entry.now, entry.event);
         }
-        self.subscribers.retain(|tx| !tx.is_closed());
-        if self.dropped > before {
+        if self.dropped > dropped {
+            self.subscribers.retain(|tx| !tx.is_closed());
             tracing::warn!(
-                dropped = self.dropped - before,
+                dropped = self.dropped - dropped,
                 total = self.dropped,
                 "the live audit stream fell behind; records were left out of it (the log has them)"
             );
+        }
+        if durable.is_empty() {
+            return;
+        }
+        let job = SyncJob {
+            file,
+            waiters: durable,
+        };
+        match &self.syncer {
+            Some(syncer) => {
+                if let Err(mpsc::SendError(job)) = syncer.send(job) {
+                    job.sync_now();
+                }
+            }
+            None => job.sync_now(),
+        }
+    }
+
+    /// Hands a written record to the subscribers (a closed one counts as dropped, and is
+    /// let go of after the group).
+    fn publish(&mut self, time: OffsetDateTime, event: AuditEvent) {
+        let Some((last, rest)) = self.subscribers.split_last() else {
+            return;
+        };
+        for tx in rest {
+            if tx.try_send((time, event.clone())).is_err() {
+                self.dropped += 1;
+            }
+        }
+        if last.try_send((time, event)).is_err() {
+            self.dropped += 1;
         }
     }
 
@@ -572,34 +697,28 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes a group of records in one write; returns the file written, for the fsync
-    /// that the syncer thread does while the next group is prepared.
-    fn append_group(
+    /// Writes a group of serialized events in one write; returns the file written, for
+    /// the fsync that the syncer thread does while the next group is prepared.
+    fn append_group<'a>(
         &mut self,
-        group: &[(AuditEvent, OffsetDateTime)],
-    ) -> Result<Option<Arc<File>>, AuditError> {
-        let Some((_, first_time)) = group.first() else {
-            return Ok(None);
-        };
+        now: OffsetDateTime,
+        events: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Result<Arc<File>, AuditError> {
         if self.current.is_none() {
-            self.open_file(*first_time)?;
+            self.open_file(now)?;
         }
         let current = self.current.as_mut().ok_or(AuditError::Closed)?;
-        // Each line is `{"seq":N,"prev":"H","event":{…},"hash":"H'"}`: the event is
-        // serialized once, straight into the buffer, and hashed where it lies.
-        let mut buf = Vec::with_capacity(group.len() * 800);
+        // Each line is `{"seq":N,"prev":"H","event":{…},"hash":"H'"}`, hashed over the
+        // event's exact bytes.
+        let mut buf = Vec::with_capacity(events.len() * 1200);
         let (mut seq, mut last) = (current.seq, current.last_hash.clone());
-        for (event, _) in group {
+        for event in events {
             seq += 1;
-            buf.extend_from_slice(
-                format!("{{\"seq\":{seq},\"prev\":\"{last}\",\"event\":").as_bytes(),
-            );
-            let start = buf.len();
-            serde_json::to_writer(&mut buf, event).map_err(|e| AuditError::Io(e.to_string()))?;
-            let event_json =
-                std::str::from_utf8(&buf[start..]).map_err(|e| AuditError::Io(e.to_string()))?;
-            let hash = files::record_hash(&last, event_json);
-            buf.extend_from_slice(format!(",\"hash\":\"{hash}\"}}\n").as_bytes());
+            let hash = files::record_hash(&last, event);
+            // Writing into a Vec cannot fail.
+            let _ = write!(buf, "{{\"seq\":{seq},\"prev\":\"{last}\",\"event\":");
+            buf.extend_from_slice(event);
+            let _ = writeln!(buf, ",\"hash\":\"{hash}\"}}");
             last = hash;
         }
         let written = (&*current.file).write_all(&buf);
@@ -620,32 +739,32 @@ impl Writer {
         if current.bytes >= self.config.max_file_bytes {
             self.close_current();
         }
-        Ok(Some(file))
+        Ok(file)
     }
 
-    fn sync_if_due(&mut self, only_if_due: bool) -> bool {
-        let FsyncPolicy::Interval(every) = self.config.fsync else {
-            return false;
-        };
-        if !self.unsynced || (only_if_due && self.last_sync.elapsed() < every) {
-            return false;
+    /// Appends one event the log writes by itself.
+    fn append_event(&mut self, event: &AuditEvent, now: OffsetDateTime) -> Result<(), AuditError> {
+        let json = serde_json::to_vec(event).map_err(|e| AuditError::Io(e.to_string()))?;
+        self.append_group(now, std::iter::once(json.as_slice()))
+            .map(drop)
+    }
+
+    /// Has the syncer thread fsync what was written since the last fsync.
+    fn sync_unsynced(&mut self) {
+        if !std::mem::take(&mut self.unsynced) {
+            return;
         }
         if let Some(c) = &self.current {
             let job = SyncJob {
                 file: Arc::clone(&c.file),
                 waiters: Vec::new(),
             };
-            // The syncer thread keeps the fsync off the runtime.
             if let Some(Err(mpsc::SendError(job))) = self.syncer.as_ref().map(|s| s.send(job))
                 && let Err(e) = job.file.sync_data()
             {
                 tracing::error!(error = %e, "fsync of the audit log failed");
-                return false;
             }
         }
-        self.unsynced = false;
-        self.last_sync = Instant::now();
-        true
     }
 
     /// Closes the current file; the syncer fsyncs it, and the next digest makes sure it did.
@@ -681,7 +800,7 @@ impl Writer {
         let pruned = self.prune(now)?;
         if pruned > 0 {
             let event = self.service_event(now, "AuditLogsPruned", serde_json::json!({"prunedDigests": pruned, "retentionDays": self.config.retention.whole_days()}));
-            self.append_group(&[(event, now)])?;
+            self.append_event(&event, now)?;
         }
         self.close_current();
         // Every file the digest lists is on disk before the digest is.

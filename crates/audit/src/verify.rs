@@ -103,7 +103,7 @@ fn check_records(path: &Path, entry: &LogFileEntry) -> Result<(), String> {
                 "record {count}: does not follow the record before it"
             ));
         }
-        if files::record_hash(&l.prev, l.event.get()) != l.hash {
+        if files::record_hash(&l.prev, l.event.get().as_bytes()) != l.hash {
             return Err(format!("record {count}: content edited"));
         }
         prev = l.hash;

@@ -1,6 +1,7 @@
 //! Every way of tampering with the trail is detected and named: an edited byte, a removed,
 //! reordered or truncated record, a deleted log file, a replaced digest, a digest re-signed
-//! with another key, a deleted digest. Crash recovery and pruning keep the chain verifiable.
+//! with another key, a deleted digest. Crash recovery and pruning keep the chain verifiable,
+//! and records submitted concurrently are each written once, in one valid chain.
 
 use std::path::{Path, PathBuf};
 
@@ -280,4 +281,66 @@ async fn pruning_keeps_what_remains_verifiable_and_is_recorded() {
     )
     .expect("query");
     assert_eq!(pruned.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_records_are_each_written_once_even_when_their_submitters_go_away() {
+    const TASKS: usize = 32;
+    const EACH: usize = 60;
+    let dir = tempfile::tempdir().expect("tmp");
+    let logs = dir.path().join("audit");
+    let key = dir.path().join("keys/audit.p8");
+    let mut cfg = config(&logs, &key, 40_000);
+    cfg.fsync = FsyncPolicy::DEFAULT;
+    let log = AuditLog::open(cfg, T0).expect("open");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let mut event = service_event(
+                        "123456789012",
+                        T0,
+                        "Probe",
+                        serde_json::json!({"task": task, "i": i}),
+                    );
+                    // Half are answered once written, half once fsynced.
+                    event.read_only = i % 2 == 0;
+                    let pending = log.record(event, T0).expect("queue");
+                    if i % 3 == 0 {
+                        // Gone before its answer: possibly after being handed the queue.
+                        tokio::task::yield_now().await;
+                        drop(pending);
+                    } else {
+                        pending.wait().await.expect("written");
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            t.await.expect("task");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("no submitter waits forever");
+    log.digest(T0 + Duration::hours(1)).await.expect("digest");
+
+    let t = Trail {
+        _dir: dir,
+        logs,
+        key,
+    };
+    let report = check(&t);
+    assert!(report.is_valid(), "{report:?}");
+    assert!(logs_of(&t).len() > 1, "size rotation under concurrency");
+    let mut seen = std::collections::HashSet::new();
+    for e in query::query(&t.logs, &query::Filter::default()).expect("query") {
+        let details = e.response_elements.expect("details");
+        let key = (details["task"].as_u64(), details["i"].as_u64());
+        assert!(seen.insert(key), "{key:?} written twice");
+    }
+    assert_eq!(seen.len(), TASKS * EACH, "every record is written");
 }
