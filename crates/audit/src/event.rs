@@ -1,5 +1,7 @@
 //! Audit records in CloudTrail's event format, so tools that read CloudTrail read ours.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -7,16 +9,20 @@ use serde_json::{Map, Value};
 /// dropped before a record is built, as CloudTrail drops them.
 const SECRET_MEMBERS: [&str; 3] = ["SecretString", "SecretBinary", "RandomPassword"];
 
+/// Text that is most often one of a few constants: borrowed then, so a record costs no
+/// allocation for it.
+pub type Text = Cow<'static, str>;
+
 /// One audited event (CloudTrail `eventVersion` 1.08 shape).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
-    pub event_version: String,
+    pub event_version: Text,
     pub user_identity: UserIdentity,
     /// `2026-11-27T10:00:00Z`.
     pub event_time: String,
-    pub event_source: String,
-    pub event_name: String,
+    pub event_source: Text,
+    pub event_name: Text,
     pub aws_region: String,
     #[serde(rename = "sourceIPAddress")]
     pub source_ip_address: String,
@@ -35,10 +41,10 @@ pub struct AuditEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Resource>,
     /// `AwsApiCall` for requests, `AwsServiceEvent` for what the service does by itself.
-    pub event_type: String,
+    pub event_type: Text,
     pub management_event: bool,
     pub recipient_account_id: String,
-    pub event_category: String,
+    pub event_category: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +52,7 @@ pub struct AuditEvent {
 pub struct UserIdentity {
     /// `IAMUser`, `AssumedRole`, `AWSService`, or `Unknown` for unauthenticated requests.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,33 +74,29 @@ pub struct Resource {
     #[serde(rename = "accountId")]
     pub account_id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Text,
 }
 
-fn lower_first(name: &str) -> String {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
-        .unwrap_or_default()
+/// `SecretId` → `secretId`, in place (request members are ASCII).
+fn lower_first(mut name: String) -> String {
+    if let Some(first) = name.get_mut(..1) {
+        first.make_ascii_lowercase();
+    }
+    name
 }
 
 /// A request body or response, as CloudTrail records it: members in camelCase, secret
-/// material removed (at any depth).
-pub fn sanitize(value: &Value) -> Value {
+/// material removed (at any depth). Takes the value apart rather than copying it.
+pub fn sanitize(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                if SECRET_MEMBERS.contains(&k.as_str()) {
-                    continue;
-                }
-                out.insert(lower_first(k), sanitize(v));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sanitize).collect()),
-        other => other.clone(),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| !SECRET_MEMBERS.contains(&k.as_str()))
+                .map(|(k, v)| (lower_first(k), sanitize(v)))
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(sanitize).collect()),
+        other => other,
     }
 }
 
@@ -120,7 +122,7 @@ mod tests {
             "SecretId": "a", "SecretString": "canary", "SecretBinary": "Y2FuYXJ5",
             "SecretValues": [{"ARN": "x", "SecretString": "canary"}], "RandomPassword": "canary"
         });
-        let s = sanitize(&v);
+        let s = sanitize(v);
         assert!(!s.to_string().contains("canary") && !s.to_string().contains("Y2FuYXJ5"));
         assert_eq!(s["secretId"], "a");
         assert_eq!(s["secretValues"][0]["aRN"], "x");

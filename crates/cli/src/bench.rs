@@ -52,6 +52,14 @@ pub(crate) struct BenchArgs {
     /// Start the server with the audit trail off (to measure what auditing costs).
     #[arg(long, conflicts_with = "endpoint")]
     no_audit: bool,
+    /// Measure what auditing costs: start one server with the audit trail and one without,
+    /// and load them in turn (`--rounds` slices of `--duration-secs` each, the order
+    /// alternating), so drifts in the machine's speed fall on both alike.
+    #[arg(long, conflicts_with_all = ["endpoint", "no_audit"])]
+    compare_audit: bool,
+    /// Rounds of `--compare-audit`.
+    #[arg(long, default_value_t = 6, requires = "compare_audit")]
+    rounds: usize,
     /// An extra argument for the server the benchmark starts (repeatable), e.g.
     /// `--server-arg=--audit-fsync=5`.
     #[arg(
@@ -196,6 +204,14 @@ fn load_credentials(path: &Path, profile: &str) -> anyhow::Result<SigningCredent
 }
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    if args.compare_audit {
+        let report = runtime.block_on(compare_audit(&args))?;
+        return print_comparison(&args, &report);
+    }
     let (server, endpoint, credentials) = match &args.endpoint {
         Some(e) => (
             None,
@@ -209,11 +225,12 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             (Some(server), endpoint, creds)
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(bench(&args, &endpoint, &credentials));
+    let result = runtime.block_on(async {
+        let target = Target::connect(&args, &endpoint, &credentials)?;
+        let secrets = prepare(&target, &args).await?;
+        let measured = measure(&target, &secrets, &args, args.duration_secs).await?;
+        anyhow::Ok(measured.report(&args))
+    });
     drop(server);
     let report = result?;
     if args.json {
@@ -237,6 +254,79 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--compare-audit`: both servers run throughout; each round loads one, then the other.
+async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
+    let (_with, with_endpoint, with_creds) = start_server(false, &args.server_args)?;
+    let (_without, without_endpoint, without_creds) = start_server(true, &args.server_args)?;
+    let with = Target::connect(args, &with_endpoint, &with_creds)?;
+    let without = Target::connect(args, &without_endpoint, &without_creds)?;
+    let with_secrets = prepare(&with, args).await?;
+    let without_secrets = prepare(&without, args).await?;
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let mut on = None;
+        let mut off = None;
+        // off-on, on-off, off-on, …: a steady drift favours neither.
+        for audited in [round % 2 == 1, round % 2 == 0] {
+            let (target, secrets, slot) = if audited {
+                (&with, &with_secrets, &mut on)
+            } else {
+                (&without, &without_secrets, &mut off)
+            };
+            let m = measure(target, secrets, args, args.duration_secs).await?;
+            if m.errors > 0 {
+                bail!("{} requests failed", m.errors);
+            }
+            *slot = Some(m.requests_per_second());
+        }
+        let (on, off) = (on.unwrap_or_default(), off.unwrap_or_default());
+        rounds.push(json!({"audit_off": off, "audit_on": on, "ratio": on / off}));
+    }
+    let sum = |key: &str| -> f64 { rounds.iter().filter_map(|r| r[key].as_f64()).sum() };
+    let (off, on) = (sum("audit_off"), sum("audit_on"));
+    let mut ratios: Vec<f64> = rounds.iter().filter_map(|r| r["ratio"].as_f64()).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = match ratios.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => ratios[n / 2],
+        n => f64::midpoint(ratios[n / 2 - 1], ratios[n / 2]),
+    };
+    Ok(json!({
+        "operation": args.op.name(),
+        "connections": args.connections,
+        "seconds_per_slice": args.duration_secs,
+        "rounds": rounds,
+        "audit_off_requests_per_second": off / ratios.len().max(1) as f64,
+        "audit_on_requests_per_second": on / ratios.len().max(1) as f64,
+        "ratio": on / off,
+        "median_round_ratio": median,
+        "lowest_round_ratio": ratios.first(),
+        "highest_round_ratio": ratios.last(),
+    }))
+}
+
+fn print_comparison(args: &BenchArgs, report: &serde_json::Value) -> anyhow::Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    let f = |key: &str| report[key].as_f64().unwrap_or_default();
+    println!(
+        "{op} x{conns} connections, {rounds} rounds of {secs}s per server, order alternating\n  audit off: {off:.0} req/s\n  audit on:  {on:.0} req/s\n  audit on keeps {ratio:.1} % (per round: median {median:.1} %, {low:.1}-{high:.1} %)",
+        op = args.op.name(),
+        conns = args.connections,
+        rounds = args.rounds,
+        secs = args.duration_secs,
+        off = f("audit_off_requests_per_second"),
+        on = f("audit_on_requests_per_second"),
+        ratio = 100.0 * f("ratio"),
+        median = 100.0 * f("median_round_ratio"),
+        low = 100.0 * f("lowest_round_ratio"),
+        high = 100.0 * f("highest_round_ratio"),
+    );
+    Ok(())
+}
+
 /// A printable, non-secret filler value of `n` bytes.
 fn filler(n: usize, seed: usize) -> String {
     (0..n)
@@ -244,31 +334,41 @@ fn filler(n: usize, seed: usize) -> String {
         .collect()
 }
 
-async fn bench(
-    args: &BenchArgs,
-    endpoint: &str,
-    credentials: &Path,
-) -> anyhow::Result<serde_json::Value> {
-    let endpoint: Uri = endpoint.parse().context("parsing --endpoint")?;
-    let host = HeaderValue::from_str(
-        endpoint
-            .authority()
-            .context("endpoint has no host")?
-            .as_str(),
-    )?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(args.connections)
-        .build(connector);
-    let target = Arc::new(Target {
-        endpoint,
-        host,
-        creds: load_credentials(credentials, &args.profile)?,
-        region: args.region.clone(),
-        client,
-    });
+impl Target {
+    fn connect(args: &BenchArgs, endpoint: &str, credentials: &Path) -> anyhow::Result<Arc<Self>> {
+        let endpoint: Uri = endpoint.parse().context("parsing --endpoint")?;
+        let host = HeaderValue::from_str(
+            endpoint
+                .authority()
+                .context("endpoint has no host")?
+                .as_str(),
+        )?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(args.connections)
+            .build(connector);
+        Ok(Arc::new(Self {
+            endpoint,
+            host,
+            creds: load_credentials(credentials, &args.profile)?,
+            region: args.region.clone(),
+            client,
+        }))
+    }
+}
 
+impl BenchOp {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "GetSecretValue",
+            Self::Put => "PutSecretValue",
+        }
+    }
+}
+
+/// Creates one secret per connection.
+async fn prepare(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let secrets: Vec<String> = (0..args.connections)
         .map(|i| format!("bench/{run_id}/{i}"))
@@ -278,12 +378,57 @@ async fn bench(
             .expect_ok("CreateSecret", json!({"Name": name, "SecretString": filler(args.value_bytes, i), "ClientRequestToken": uuid::Uuid::new_v4().to_string()}))
             .await?;
     }
+    Ok(secrets)
+}
+
+/// What one measurement saw.
+struct Measured {
+    /// Latencies of the successful requests, in microseconds, sorted.
+    latencies: Vec<u32>,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Measured {
+    fn requests_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn report(&self, args: &BenchArgs) -> serde_json::Value {
+        let all = &self.latencies;
+        let pct = |p: f64| -> f64 {
+            if all.is_empty() {
+                return 0.0;
+            }
+            let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
+            f64::from(all[idx]) / 1000.0
+        };
+        json!({
+            "operation": args.op.name(),
+            "connections": args.connections,
+            "duration_seconds": self.seconds,
+            "value_bytes": args.value_bytes,
+            "requests": all.len(),
+            "errors": self.errors,
+            "requests_per_second": self.requests_per_second(),
+            "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0) },
+        })
+    }
+}
+
+/// One closed loop per secret for a second of warm-up and `secs` of measurement.
+async fn measure(
+    target: &Arc<Target>,
+    secrets: &[String],
+    args: &BenchArgs,
+    secs: u64,
+) -> anyhow::Result<Measured> {
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for (i, name) in secrets.iter().enumerate() {
         let (target, stop, measuring, name, op, bytes) = (
-            Arc::clone(&target),
+            Arc::clone(target),
             Arc::clone(&stop),
             Arc::clone(&measuring),
             name.clone(),
@@ -295,16 +440,16 @@ async fn bench(
             let mut errors = 0u64;
             let mut n = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                let (op_name, body) = match op {
-                    BenchOp::Get => ("GetSecretValue", json!({"SecretId": name})),
+                let body = match op {
+                    BenchOp::Get => json!({"SecretId": name}),
                     BenchOp::Put => {
                         n += 1;
-                        ("PutSecretValue", json!({"SecretId": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()}))
+                        json!({"SecretId": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()})
                     }
                 };
                 let body = serde_json::to_vec(&body).unwrap_or_default();
                 let started = Instant::now();
-                let ok = matches!(target.call(op_name, body).await, Ok((200, _)));
+                let ok = matches!(target.call(op.name(), body).await, Ok((200, _)));
                 if measuring.load(Ordering::Relaxed) {
                     if ok {
                         latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
@@ -319,33 +464,21 @@ async fn bench(
     tokio::time::sleep(Duration::from_secs(1)).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.duration_secs)).await;
+    tokio::time::sleep(Duration::from_secs(secs)).await;
     measuring.store(false, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
+    let mut latencies = Vec::new();
     let mut errors = 0;
     for t in tasks {
         let (lat, err) = t.await?;
-        all.extend(lat);
+        latencies.extend(lat);
         errors += err;
     }
-    all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(all[idx]) / 1000.0
-    };
-    Ok(json!({
-        "operation": match args.op { BenchOp::Get => "GetSecretValue", BenchOp::Put => "PutSecretValue" },
-        "connections": args.connections,
-        "duration_seconds": elapsed,
-        "value_bytes": args.value_bytes,
-        "requests": all.len(),
-        "errors": errors,
-        "requests_per_second": all.len() as f64 / elapsed,
-        "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0) },
-    }))
+    latencies.sort_unstable();
+    Ok(Measured {
+        latencies,
+        errors,
+        seconds,
+    })
 }

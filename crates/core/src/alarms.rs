@@ -369,6 +369,7 @@ impl Alarms {
         let who = o.principal.unwrap_or("anonymous");
         let what = || o.secrets.join(", ");
         if let Some(p) = o.principal.filter(|_| !o.service_event)
+            && !self.saved.seen_principals.contains(p)
             && self.saved.seen_principals.insert(p.to_owned())
         {
             self.dirty = true;

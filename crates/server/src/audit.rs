@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use s9_audit::{AuditEvent, Resource, UserIdentity, sanitize};
+use s9_audit::{AuditEvent, Resource, Text, UserIdentity, sanitize};
 use s9_wire::{ApiError, Operation};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -39,7 +39,7 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
         serde_json::from_slice::<Value>(bytes)
             .ok()
             .filter(Value::is_object)
-            .map(|v| sanitize(&v))
+            .map(sanitize)
     };
     let request_parameters = parse(x.body);
     let (response_elements, error_code, error_message) = match x.outcome {
@@ -104,12 +104,13 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
         },
     };
     let event_name = match x.op {
-        Some(op) => op.name().to_owned(),
-        None => x
-            .target
-            .strip_prefix(s9_wire::TARGET_PREFIX)
-            .unwrap_or(x.target)
-            .to_owned(),
+        Some(op) => Text::Borrowed(op.name()),
+        None => Text::Owned(
+            x.target
+                .strip_prefix(s9_wire::TARGET_PREFIX)
+                .unwrap_or(x.target)
+                .to_owned(),
+        ),
     };
     AuditEvent {
         event_version: "1.08".into(),
