@@ -16,6 +16,16 @@ pub use event::{AuditEvent, Resource, Text, UserIdentity, sanitize};
 pub use log::{AuditConfig, AuditLog, DigestSummary, FsyncPolicy, PendingRecord, service_event};
 pub use signer::{PublicKey, Signer};
 
+/// A random (v4) UUID in lowercase hyphenated form, as request and event ids are; encoded
+/// without the formatting machinery, as every request needs one or two.
+pub fn new_id() -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
+}
+
 /// Why the audit trail could not be written or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -2,6 +2,7 @@
 //! never a secret value (request and response members holding one are dropped, and the
 //! responses of value-returning operations are not recorded at all, as CloudTrail does).
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use s9_audit::{AuditEvent, Resource, Text, UserIdentity, sanitize};
@@ -121,14 +122,18 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
         event_source: "secretsmanager.amazonaws.com".into(),
         event_name,
         aws_region: x.region.unwrap_or_default().to_owned(),
-        source_ip_address: x.peer.ip().to_string(),
+        source_ip_address: {
+            let mut ip = String::with_capacity(15);
+            let _ = write!(ip, "{}", x.peer.ip());
+            ip
+        },
         user_agent: x.user_agent.to_owned(),
         request_parameters,
         response_elements,
         error_code,
         error_message,
         request_id: x.request_id.to_owned(),
-        event_id: uuid::Uuid::new_v4().to_string(),
+        event_id: s9_audit::new_id(),
         read_only: x.op.is_some_and(Operation::is_read_only),
         resources,
         event_type: "AwsApiCall".into(),

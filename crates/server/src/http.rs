@@ -27,7 +27,7 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = s9_audit::new_id();
     // Every log line of the request carries its id (also sent as x-amzn-RequestId).
     let span = tracing::info_span!("request", request_id = %request_id);
     handle_in_span(state, req, peer, request_id)
