@@ -344,6 +344,62 @@ fn bench_runs_against_its_own_server_and_an_endpoint() {
     );
 }
 
+/// `--compare-audit` loads an audited and an unaudited server in turn and reports both.
+#[test]
+fn bench_compares_audit_on_and_off_in_alternating_rounds() {
+    let out = Command::new(crate::harness::BIN)
+        .args([
+            "bench",
+            "--compare-audit",
+            "--rounds",
+            "2",
+            "--duration-secs",
+            "1",
+            "--connections",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let rounds = report["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2, "{report}");
+    for r in rounds {
+        let (on, off) = (r["audit_on"].as_f64(), r["audit_off"].as_f64());
+        assert!(
+            on.is_some_and(|v| v > 0.0) && off.is_some_and(|v| v > 0.0),
+            "{r}"
+        );
+    }
+    let (on, off) = (
+        report["audit_on_requests_per_second"].as_f64().expect("on"),
+        report["audit_off_requests_per_second"]
+            .as_f64()
+            .expect("off"),
+    );
+    let ratio = report["ratio"].as_f64().expect("ratio");
+    assert!((ratio - on / off).abs() < 1e-9, "{report}");
+    let low = report["lowest_round_ratio"].as_f64().expect("low");
+    let high = report["highest_round_ratio"].as_f64().expect("high");
+    let median = report["median_round_ratio"].as_f64().expect("median");
+    assert!(low <= median && median <= high, "{report}");
+
+    let refused = Command::new(crate::harness::BIN)
+        .args(["bench", "--compare-audit", "--no-audit"])
+        .output()
+        .expect("bench");
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "conflicting flags are refused"
+    );
+}
+
 #[test]
 fn keygen_writes_private_profiles_and_never_overwrites() {
     let dir = tempfile::tempdir().expect("tmp");
