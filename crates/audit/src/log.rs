@@ -175,8 +175,9 @@ impl Drop for PendingRecord {
 }
 
 /// The audit log. Clones share one log: records are group-committed by their submitters
-/// (the first to find the log idle writes every record queued meanwhile, then hands the
-/// queue on), so no writer task sits between a request and its record.
+/// (the first to find the log idle lets the ready requests queue theirs, writes them all in
+/// one write, then hands what queued meanwhile to the next in line), so no writer task sits
+/// between a request and its record.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     inner: Arc<Shared>,
@@ -186,7 +187,6 @@ struct Shared {
     queue: Mutex<Queue>,
     writer: Mutex<Writer>,
     public_key: crate::PublicKey,
-    fsync: FsyncPolicy,
     /// Woken when written records wait for an interval fsync.
     unsynced: Arc<tokio::sync::Notify>,
 }
@@ -195,7 +195,6 @@ impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("public_key", &self.public_key)
-            .field("fsync", &self.fsync)
             .finish_non_exhaustive()
     }
 }
@@ -250,7 +249,6 @@ impl AuditLog {
             queue: Mutex::new(Queue::default()),
             writer: Mutex::new(writer),
             public_key,
-            fsync,
             unsynced: Arc::clone(&unsynced),
         });
         if let FsyncPolicy::Interval(every) = fsync {
@@ -259,8 +257,8 @@ impl AuditLog {
         Ok(Self { inner })
     }
 
-    /// Queues `event`, writing the queue at once if nobody else is; await the returned
-    /// handle before answering the request.
+    /// Queues `event`; await the returned handle before answering the request. Await (or
+    /// drop) it promptly: the queue may be waiting for it to write the group.
     pub fn record(
         &self,
         event: AuditEvent,
