@@ -67,6 +67,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal();
         let sdk = s9_client::load_sdk_config(args.endpoint.as_deref()).await;
         let cache = SecretsCache::builder()
             .ttl(Duration::from_secs(args.ttl_secs.max(1)))
@@ -75,7 +76,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "agent ready");
-        serve(listener, Arc::new(Agent { cache, token })).await;
+        serve(listener, Arc::new(Agent { cache, token }), shutdown).await;
         Ok(())
     })
 }
@@ -107,11 +108,14 @@ struct Agent {
     token: SecretString,
 }
 
-async fn serve(listener: TcpListener, agent: Arc<Agent>) {
+async fn serve(
+    listener: TcpListener,
+    agent: Arc<Agent>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10));
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -138,6 +138,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -209,30 +210,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%addr, data_dir = %args.data_dir.display(), principals = server.principal_count(), secrets = server.secret_count(), "listening");
-    server.run(shutdown_signal()).await;
+    server.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-pub(crate) async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now, so a signal that arrives while the service
+/// is still starting stops it gracefully too, and returns what resolves on the first one.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let handlers = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        );
+        async move {
+            match handlers {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
+                _ => std::future::pending().await,
             }
-            _ => std::future::pending().await,
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

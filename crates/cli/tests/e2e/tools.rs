@@ -290,19 +290,12 @@ print("ok")
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
 
-/// The benchmark runs end to end: against a server it starts itself, and against a running
-/// one named by `--endpoint`. (It measures; this only checks that it works and counts.)
-#[test]
-fn bench_runs_against_its_own_server_and_an_endpoint() {
+/// Runs `s9-secrets bench ARGS --json`, which must succeed, and returns its report.
+fn bench_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(crate::harness::BIN)
-        .args([
-            "bench",
-            "--duration-secs",
-            "1",
-            "--connections",
-            "2",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .output()
         .expect("bench");
     assert!(
@@ -310,7 +303,14 @@ fn bench_runs_against_its_own_server_and_an_endpoint() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    serde_json::from_slice(&out.stdout).expect("json report")
+}
+
+/// The benchmark runs end to end: against a server it starts itself, and against a running
+/// one named by `--endpoint`. (It measures; this only checks that it works and counts.)
+#[test]
+fn bench_runs_against_its_own_server_and_an_endpoint() {
+    let report = bench_json(&["--duration-secs", "1", "--connections", "2"]);
     assert_eq!(report["operation"], "GetSecretValue");
     assert!(report["requests"].as_u64().unwrap_or(0) > 0, "{report}");
     assert_eq!(report["errors"], 0);
@@ -347,26 +347,15 @@ fn bench_runs_against_its_own_server_and_an_endpoint() {
 /// `--compare-audit` loads an audited and an unaudited server in turn and reports both.
 #[test]
 fn bench_compares_audit_on_and_off_in_alternating_rounds() {
-    let out = Command::new(crate::harness::BIN)
-        .args([
-            "bench",
-            "--compare-audit",
-            "--rounds",
-            "2",
-            "--duration-secs",
-            "1",
-            "--connections",
-            "2",
-            "--json",
-        ])
-        .output()
-        .expect("bench");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let report = bench_json(&[
+        "--compare-audit",
+        "--rounds",
+        "2",
+        "--duration-secs",
+        "1",
+        "--connections",
+        "2",
+    ]);
     let rounds = report["rounds"].as_array().expect("rounds");
     assert_eq!(rounds.len(), 2, "{report}");
     for r in rounds {
