@@ -83,6 +83,13 @@ fn check(t: &Trail) -> s9_audit::verify::Report {
     verify(&t.logs, &public_key(&t.key), Window::default()).expect("verify")
 }
 
+/// `t`, once its whole chain has verified.
+fn verified(t: Trail) -> Trail {
+    let report = check(&t);
+    assert!(report.is_valid(), "{report:?}");
+    t
+}
+
 fn rewrite_lines(path: &Path, f: impl FnOnce(&mut Vec<String>)) {
     let text = std::fs::read_to_string(path).expect("read");
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -265,13 +272,11 @@ async fn pruning_keeps_what_remains_verifiable_and_is_recorded() {
         "the newest old digest is kept to continue the chain"
     );
     drop(log);
-    let t = Trail {
+    let t = verified(Trail {
         _dir: dir,
         logs,
         key,
-    };
-    let report = check(&t);
-    assert!(report.is_valid(), "{report:?}");
+    });
     let pruned = query::query(
         &t.logs,
         &query::Filter {
@@ -328,13 +333,11 @@ async fn concurrent_records_are_each_written_once_even_when_their_submitters_go_
         .expect("no submitter waits forever");
     log.digest(T0 + Duration::hours(1)).await.expect("digest");
 
-    let t = Trail {
+    let t = verified(Trail {
         _dir: dir,
         logs,
         key,
-    };
-    let report = check(&t);
-    assert!(report.is_valid(), "{report:?}");
+    });
     assert!(logs_of(&t).len() > 1, "size rotation under concurrency");
     let mut seen = std::collections::HashSet::new();
     for e in query::query(&t.logs, &query::Filter::default()).expect("query") {
