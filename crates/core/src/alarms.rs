@@ -311,6 +311,8 @@ pub struct Alarms {
     saved: Snapshot,
     /// Recent read times per rule (by index) and secret: at most `threshold + 1` are needed.
     reads: Vec<HashMap<String, VecDeque<OffsetDateTime>>>,
+    /// Where each rule's (by index) subjects are in `saved.alarms`: every record looks one up.
+    statuses: Vec<HashMap<String, usize>>,
     dirty: bool,
 }
 
@@ -325,8 +327,15 @@ impl Alarms {
         saved
             .alarms
             .retain(|s| rules.iter().any(|r| r.name == s.alarm));
+        let mut statuses = vec![HashMap::new(); rules.len()];
+        for (at, s) in saved.alarms.iter().enumerate() {
+            if let Some(rule) = rules.iter().position(|r| r.name == s.alarm) {
+                statuses[rule].insert(s.subject.clone(), at);
+            }
+        }
         Ok(Self {
             reads: vec![HashMap::new(); rules.len()],
+            statuses,
             rules,
             path,
             saved,
@@ -556,16 +565,14 @@ impl Alarms {
         reason: impl FnOnce() -> String,
         changes: &mut Vec<Change>,
     ) {
+        let known = self.statuses[rule].get(subject).copied();
+        let index = &mut self.statuses[rule];
         let rule = &self.rules[rule];
-        let status = match self
-            .saved
-            .alarms
-            .iter_mut()
-            .find(|s| s.alarm == rule.name && s.subject == subject)
-        {
+        let status = match known.and_then(|at| self.saved.alarms.get_mut(at)) {
             Some(s) => s,
             None if to == AlarmState::Ok => return,
             None => {
+                index.insert(subject.to_owned(), self.saved.alarms.len());
                 self.saved.alarms.push(AlarmStatus {
                     alarm: rule.name.clone(),
                     kind: rule.kind.name().to_owned(),
