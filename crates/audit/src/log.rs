@@ -474,6 +474,9 @@ impl SyncJob {
             .file
             .sync_data()
             .map_err(|e| AuditError::Io(format!("fsync: {e}")));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "fsync of the audit log failed");
+        }
         for w in self.waiters {
             let _ = w.send(Signal::Done(result.clone()));
         }
@@ -634,13 +637,16 @@ impl Writer {
                 "the live audit stream fell behind; records were left out of it (the log has them)"
             );
         }
-        if durable.is_empty() {
-            return;
+        if !durable.is_empty() {
+            self.hand_to_syncer(SyncJob {
+                file,
+                waiters: durable,
+            });
         }
-        let job = SyncJob {
-            file,
-            waiters: durable,
-        };
+    }
+
+    /// The syncer thread fsyncs `job` while the runtime goes on; without it, it is done here.
+    fn hand_to_syncer(&self, job: SyncJob) {
         match &self.syncer {
             Some(syncer) => {
                 if let Err(mpsc::SendError(job)) = syncer.send(job) {
@@ -755,15 +761,10 @@ impl Writer {
             return;
         }
         if let Some(c) = &self.current {
-            let job = SyncJob {
+            self.hand_to_syncer(SyncJob {
                 file: Arc::clone(&c.file),
                 waiters: Vec::new(),
-            };
-            if let Some(Err(mpsc::SendError(job))) = self.syncer.as_ref().map(|s| s.send(job))
-                && let Err(e) = job.file.sync_data()
-            {
-                tracing::error!(error = %e, "fsync of the audit log failed");
-            }
+            });
         }
     }
 
@@ -772,12 +773,10 @@ impl Writer {
         let Some(current) = self.current.take() else {
             return;
         };
-        if let Some(syncer) = &self.syncer {
-            let _ = syncer.send(SyncJob {
-                file: Arc::clone(&current.file),
-                waiters: Vec::new(),
-            });
-        }
+        self.hand_to_syncer(SyncJob {
+            file: Arc::clone(&current.file),
+            waiters: Vec::new(),
+        });
         self.closed.push((current.path, current.file));
         self.pending.push(LogFileEntry {
             file: current.name,

@@ -565,8 +565,8 @@ impl Alarms {
         reason: impl FnOnce() -> String,
         changes: &mut Vec<Change>,
     ) {
-        let known = self.statuses[rule].get(subject).copied();
         let index = &mut self.statuses[rule];
+        let known = index.get(subject).copied();
         let rule = &self.rules[rule];
         let status = match known.and_then(|at| self.saved.alarms.get_mut(at)) {
             Some(s) => s,
