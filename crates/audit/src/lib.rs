@@ -13,7 +13,10 @@ mod signer;
 pub mod verify;
 
 pub use event::{AuditEvent, Resource, Text, UserIdentity, sanitize};
-pub use log::{AuditConfig, AuditLog, DigestSummary, FsyncPolicy, PendingRecord, service_event};
+pub use log::{
+    AuditConfig, AuditLog, DigestSummary, FsyncPolicy, IdleWriter, PendingRecord, Written,
+    service_event,
+};
 pub use signer::{PublicKey, Signer};
 
 /// A random (v4) UUID in lowercase hyphenated form, as request and event ids are; encoded

@@ -1,14 +1,15 @@
 //! The audit log writer: appends hash-chained records, group-committed by their submitters
 //! (the first to find the log idle lets the ready requests queue theirs, writes them all in
 //! one write, and hands whatever queued meanwhile to the next submitter in line, as RocksDB's
-//! write thread does), rotates files by size and at each digest, signs digests and prunes
-//! what retention no longer keeps. fsyncs run on a thread of their own, so none blocks the
+//! write thread does; a runtime worker that runs out of work writes the queue at once, see
+//! [`IdleWriter`]), rotates files by size and at each digest, signs digests and prunes what
+//! retention no longer keeps. fsyncs run on a thread of their own, so none blocks the
 //! runtime, and each overlaps the next write.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -94,6 +95,9 @@ pub struct DigestSummary {
     pub pruned_digests: usize,
 }
 
+/// Records as one group wrote them, each with the time it was recorded at.
+pub type Written = Vec<(OffsetDateTime, AuditEvent)>;
+
 /// What a queued record's submitter is told.
 enum Signal {
     /// The record is written (and fsynced, if it had to be), or could not be.
@@ -101,6 +105,9 @@ enum Signal {
     /// Write the queue yourself; your own outcome arrives on the new receiver.
     Lead(oneshot::Receiver<Signal>),
 }
+
+/// Room for a typical group, so the queue does not regrow record by record.
+const GROUP_CAPACITY: usize = 16;
 
 /// A record waiting in the queue for the next group.
 struct Entry {
@@ -296,14 +303,11 @@ impl AuditLog {
         &self.inner.public_key
     }
 
-    /// The live stream: every record written from now on, with the time it was recorded
-    /// at, once it is in the log. Writers never wait for a subscriber: records a full
-    /// channel cannot take are dropped from the stream (never from the log), and said so in
-    /// the service log.
-    pub fn subscribe(
-        &self,
-        capacity: usize,
-    ) -> Result<async_mpsc::Receiver<(OffsetDateTime, AuditEvent)>, AuditError> {
+    /// The live stream: every record written from now on, once it is in the log, a group
+    /// at a time (in the log's order). Writers never wait for a subscriber: groups a full
+    /// channel (of `capacity` groups) cannot take are dropped from the stream (never from
+    /// the log), and said so in the service log.
+    pub fn subscribe(&self, capacity: usize) -> Result<async_mpsc::Receiver<Written>, AuditError> {
         let (tx, rx) = async_mpsc::channel(capacity.max(1));
         self.inner
             .writer
@@ -343,6 +347,34 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Writes what is queued as one group. Taken under the writer's lock, so groups reach
+    /// the file in the order their records were queued, whoever writes them.
+    fn write_group(&self, writer: &mut Writer) {
+        let group = {
+            let mut queue = self.queue();
+            if queue.entries.is_empty() {
+                return;
+            }
+            std::mem::replace(&mut queue.entries, Vec::with_capacity(GROUP_CAPACITY))
+        };
+        let unsynced_before = writer.unsynced;
+        writer.write(group);
+        if writer.unsynced && !unsynced_before {
+            self.unsynced.notify_one();
+        }
+    }
+
+    /// Writes what is queued now, out of turn; skipped while somebody writes (they look at
+    /// the queue again when done). The submitter that leads finds its own record written.
+    fn write_queued(&self) {
+        if self.queue().entries.is_empty() {
+            return;
+        }
+        if let Ok(mut writer) = self.writer.try_lock() {
+            self.write_group(&mut writer);
+        }
+    }
+
     /// Writes the queue as one group, then hands it to the first submitter queued meanwhile
     /// (or, when nobody can take it, writes it again), until it is empty.
     fn lead(&self) {
@@ -357,17 +389,13 @@ impl Shared {
         }
         let _unwinding = Unwinding(self);
         loop {
-            let group = std::mem::take(&mut self.queue().entries);
-            if !group.is_empty() {
-                match self.writer.lock() {
-                    Ok(mut writer) => {
-                        let unsynced_before = writer.unsynced;
-                        writer.write(group);
-                        if writer.unsynced && !unsynced_before {
-                            self.unsynced.notify_one();
-                        }
+            match self.writer.lock() {
+                Ok(mut writer) => self.write_group(&mut writer),
+                Err(e) => {
+                    let group = std::mem::take(&mut self.queue().entries);
+                    if !group.is_empty() {
+                        fail(group, &poisoned(e));
                     }
-                    Err(e) => fail(group, &poisoned(e)),
                 }
             }
             let mut queue = self.queue();
@@ -378,6 +406,32 @@ impl Shared {
             if hand_on(&mut queue.entries) {
                 return;
             }
+        }
+    }
+}
+
+/// Lets a Tokio runtime write queued records as soon as one of its workers runs out of work:
+/// give [`IdleWriter::on_park`] to `tokio::runtime::Builder::on_thread_park`, and
+/// [`attach`](IdleWriter::attach) the log once it is open.
+///
+/// Without it, the requests queued behind a submitter that leads wait for that submitter to
+/// be polled again, after the other requests ready on its worker; a worker whose own
+/// requests all wait in the queue would sit idle meanwhile. With it, that worker writes the
+/// group instead, and groups still grow while every worker is busy.
+#[derive(Debug, Clone, Default)]
+pub struct IdleWriter(Arc<OnceLock<Weak<Shared>>>);
+
+impl IdleWriter {
+    /// The log whose queue idle workers write; the first one attached stays.
+    pub fn attach(&self, log: &AuditLog) {
+        let _ = self.0.set(Arc::downgrade(&log.inner));
+    }
+
+    /// A worker is about to park: it writes what is queued, unless somebody is writing
+    /// (it never waits for the writer).
+    pub fn on_park(&self) {
+        if let Some(shared) = self.0.get().and_then(Weak::upgrade) {
+            shared.write_queued();
         }
     }
 }
@@ -412,11 +466,7 @@ fn fail(group: Vec<Entry>, error: &AuditError) {
 
 /// fsyncs records written under [`FsyncPolicy::Interval`] at most `every` after they were
 /// written; sleeps while nothing is waiting for it.
-async fn interval_sync(
-    shared: std::sync::Weak<Shared>,
-    unsynced: Arc<tokio::sync::Notify>,
-    every: Duration,
-) {
+async fn interval_sync(shared: Weak<Shared>, unsynced: Arc<tokio::sync::Notify>, every: Duration) {
     loop {
         unsynced.notified().await;
         tokio::time::sleep(every).await;
@@ -457,7 +507,7 @@ struct Writer {
     /// Files closed since the last digest, fsynced (again, cheaply) before it is written.
     closed: Vec<(PathBuf, Arc<File>)>,
     /// Where written records go next ([`AuditLog::subscribe`]).
-    subscribers: Vec<async_mpsc::Sender<(OffsetDateTime, AuditEvent)>>,
+    subscribers: Vec<async_mpsc::Sender<Written>>,
     /// Records the subscribers' full channels could not take.
     dropped: u64,
 }
@@ -618,7 +668,8 @@ impl Writer {
             Err(e) => return fail(group, &e),
         };
         let mut durable = Vec::new();
-        let dropped = self.dropped;
+        let followed = !self.subscribers.is_empty();
+        let mut written = Vec::with_capacity(if followed { group.len() } else { 0 });
         for entry in group {
             if let Some(done) = entry.done {
                 if self.config.fsync.waits_for_fsync(&entry.event) {
@@ -627,8 +678,12 @@ impl Writer {
                     let _ = done.send(Signal::Done(Ok(())));
                 }
             }
-            self.publish(entry.now, entry.event);
+            if followed {
+                written.push((entry.now, entry.event));
+            }
         }
+        let dropped = self.dropped;
+        self.publish(written);
         if self.dropped > dropped {
             self.subscribers.retain(|tx| !tx.is_closed());
             tracing::warn!(
@@ -657,19 +712,20 @@ impl Writer {
         }
     }
 
-    /// Hands a written record to the subscribers (a closed one counts as dropped, and is
-    /// let go of after the group).
-    fn publish(&mut self, time: OffsetDateTime, event: AuditEvent) {
+    /// Hands a written group to the subscribers, in one message each (a closed one counts
+    /// as dropped, and is let go of after the group).
+    fn publish(&mut self, written: Written) {
         let Some((last, rest)) = self.subscribers.split_last() else {
             return;
         };
+        let records = written.len() as u64;
         for tx in rest {
-            if tx.try_send((time, event.clone())).is_err() {
-                self.dropped += 1;
+            if tx.try_send(written.clone()).is_err() {
+                self.dropped += records;
             }
         }
-        if last.try_send((time, event)).is_err() {
-            self.dropped += 1;
+        if last.try_send(written).is_err() {
+            self.dropped += records;
         }
     }
 

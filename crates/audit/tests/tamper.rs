@@ -1,12 +1,15 @@
 //! Every way of tampering with the trail is detected and named: an edited byte, a removed,
 //! reordered or truncated record, a deleted log file, a replaced digest, a digest re-signed
 //! with another key, a deleted digest. Crash recovery and pruning keep the chain verifiable,
-//! and records submitted concurrently are each written once, in one valid chain.
+//! and records submitted concurrently are each written once, in one valid chain, whether
+//! their groups are written by the submitters or by idle runtime workers.
 
 use std::path::{Path, PathBuf};
 
 use s9_audit::verify::{Status, Window, verify};
-use s9_audit::{AuditConfig, AuditLog, FsyncPolicy, PublicKey, Signer, query, service_event};
+use s9_audit::{
+    AuditConfig, AuditLog, FsyncPolicy, IdleWriter, PublicKey, Signer, query, service_event,
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -288,8 +291,27 @@ async fn pruning_keeps_what_remains_verifiable_and_is_recorded() {
     assert_eq!(pruned.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_records_are_each_written_once_even_when_their_submitters_go_away() {
+/// A multi-thread runtime whose idle workers write the queue of the log `idle` is attached to.
+fn runtime(workers: usize, idle: &IdleWriter) -> tokio::runtime::Runtime {
+    let on_park = idle.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .on_thread_park(move || on_park.on_park())
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn concurrent_records_are_each_written_once_even_when_their_submitters_go_away() {
+    // Groups written by their leaders only, then by idle workers too.
+    for idle_workers_write in [false, true] {
+        let idle = IdleWriter::default();
+        runtime(4, &idle).block_on(concurrent_submitters(idle_workers_write.then_some(idle)));
+    }
+}
+
+async fn concurrent_submitters(idle: Option<IdleWriter>) {
     const TASKS: usize = 32;
     const EACH: usize = 60;
     let dir = tempfile::tempdir().expect("tmp");
@@ -298,6 +320,9 @@ async fn concurrent_records_are_each_written_once_even_when_their_submitters_go_
     let mut cfg = config(&logs, &key, 40_000);
     cfg.fsync = FsyncPolicy::DEFAULT;
     let log = AuditLog::open(cfg, T0).expect("open");
+    if let Some(idle) = idle {
+        idle.attach(&log);
+    }
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let log = log.clone();
@@ -346,4 +371,47 @@ async fn concurrent_records_are_each_written_once_even_when_their_submitters_go_
         assert!(seen.insert(key), "{key:?} written twice");
     }
     assert_eq!(seen.len(), TASKS * EACH, "every record is written");
+}
+
+/// A runtime worker that runs out of work writes the queue: the records queued behind a
+/// submitter that leads but is not polled again are written all the same, and that
+/// submitter finds its own record written when it gets to it.
+#[test]
+fn an_idle_worker_writes_the_queue_its_leader_left() {
+    let idle = IdleWriter::default();
+    runtime(2, &idle).block_on(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("audit");
+        let key = dir.path().join("keys/audit.p8");
+        let mut cfg = config(&logs, &key, 40_000);
+        cfg.fsync = FsyncPolicy::DEFAULT;
+        let log = AuditLog::open(cfg, T0).expect("open");
+        idle.attach(&log);
+        let probe = |i: u64| {
+            let mut event = service_event("123456789012", T0, "Probe", serde_json::json!({"i": i}));
+            event.read_only = true;
+            event
+        };
+        let leader = log.record(probe(0), T0).expect("queue");
+        let follower = log.record(probe(1), T0).expect("queue");
+        let waited = tokio::spawn(follower.wait());
+        tokio::time::timeout(std::time::Duration::from_secs(10), waited)
+            .await
+            .expect("written without its leader")
+            .expect("task")
+            .expect("written");
+        leader.wait().await.expect("written");
+        log.digest(T0 + Duration::hours(1)).await.expect("digest");
+        let t = verified(Trail {
+            _dir: dir,
+            logs,
+            key,
+        });
+        let written: Vec<_> = query::query(&t.logs, &query::Filter::default())
+            .expect("query")
+            .into_iter()
+            .map(|e| e.response_elements.expect("details")["i"].as_u64())
+            .collect();
+        assert_eq!(written, [Some(0), Some(1)], "both, in the order queued");
+    });
 }

@@ -130,14 +130,18 @@ pub(crate) fn init_logging(format: LogFormat) {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    // A worker with nothing left to run writes the audit records waiting for their group.
+    let idle_writer = s9_audit::IdleWriter::default();
+    let on_park = idle_writer.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(move || on_park.on_park())
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, idle_writer))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
@@ -192,6 +196,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         alarms,
     };
     let server = Server::start(config, Arc::new(SystemClock)).await?;
+    if let Some(log) = server.audit_log() {
+        idle_writer.attach(log);
+    }
     let addr = server.local_addr()?;
     if let Some(generated) = server.generated_credentials() {
         let path =

@@ -42,8 +42,8 @@ impl Default for AlarmSettings {
     }
 }
 
-/// How far the live stream may run ahead of the alarm worker.
-const STREAM_CAPACITY: usize = 65_536;
+/// How far the live stream may run ahead of the alarm worker, in written groups.
+const STREAM_CAPACITY: usize = 8_192;
 
 pub(crate) struct Worker {
     pub(crate) service: Arc<Service>,
@@ -89,12 +89,12 @@ impl Worker {
         }
         let mut tick = tokio::time::interval(self.settings.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(256);
+        let mut groups = Vec::with_capacity(64);
         loop {
             let changes = tokio::select! {
                 received = async {
                     match stream.as_mut() {
-                        Some(rx) => rx.recv_many(&mut batch, 256).await,
+                        Some(rx) => rx.recv_many(&mut groups, 64).await,
                         None => std::future::pending().await,
                     }
                 } => {
@@ -103,7 +103,7 @@ impl Worker {
                         continue;
                     }
                     let mut changes = Vec::new();
-                    for (time, event) in batch.drain(..) {
+                    for (time, event) in groups.drain(..).flatten() {
                         changes.extend(self.observe(time, &event));
                     }
                     changes

@@ -262,6 +262,11 @@ impl Server {
         self.generated.as_ref()
     }
 
+    /// The audit trail, when it is on.
+    pub fn audit_log(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
     pub fn principal_count(&self) -> usize {
         self.principals.len()
     }
