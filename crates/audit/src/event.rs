@@ -100,6 +100,74 @@ pub fn sanitize(value: Value) -> Value {
     }
 }
 
+/// What the live stream ([`crate::AuditLog::subscribe`]) tells of a written record: who did
+/// what to which secrets, and how it ended. Taken apart from the event once it is
+/// serialized, so following the trail copies nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// When it was recorded, on the service clock.
+    pub time: time::OffsetDateTime,
+    pub event_name: Text,
+    /// Done by the service itself (`AwsServiceEvent`), not requested.
+    pub service_event: bool,
+    /// `userIdentity.arn`.
+    pub principal: Option<String>,
+    pub region: String,
+    /// The secret ARNs of `resources`.
+    pub secret_arns: Vec<String>,
+    /// The `secretId` the request named, if any.
+    pub secret_id: Option<String>,
+    /// The `secretIdList` the request named, if any.
+    pub secret_id_list: Vec<String>,
+    pub error_code: Option<String>,
+    /// The `reason` a service event gave.
+    pub reason: Option<String>,
+}
+
+impl Recorded {
+    pub fn new(event: AuditEvent, time: time::OffsetDateTime) -> Self {
+        let service_event = event.event_type == "AwsServiceEvent";
+        let member = |value: Option<Value>, name: &str| match value {
+            Some(Value::Object(mut members)) => members.remove(name),
+            _ => None,
+        };
+        let mut request = match event.request_parameters {
+            Some(Value::Object(members)) => members,
+            _ => Map::new(),
+        };
+        let secret_id = match request.remove("secretId") {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        };
+        let secret_id_list = match request.remove("secretIdList") {
+            Some(Value::Array(ids)) => ids
+                .into_iter()
+                .filter_map(|id| match id {
+                    Value::String(id) => Some(id),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let reason = match member(event.response_elements.filter(|_| service_event), "reason") {
+            Some(Value::String(reason)) => Some(reason),
+            _ => None,
+        };
+        Self {
+            time,
+            event_name: event.event_name,
+            service_event,
+            principal: event.user_identity.arn,
+            region: event.aws_region,
+            secret_arns: event.resources.into_iter().map(|r| r.arn).collect(),
+            secret_id,
+            secret_id_list,
+            error_code: event.error_code,
+            reason,
+        }
+    }
+}
+
 impl AuditEvent {
     /// The secret ARNs this event names, for queries.
     pub fn secret_arns(&self) -> impl Iterator<Item = &str> {

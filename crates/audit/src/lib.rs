@@ -12,7 +12,7 @@ pub mod query;
 mod signer;
 pub mod verify;
 
-pub use event::{AuditEvent, Resource, Text, UserIdentity, sanitize};
+pub use event::{AuditEvent, Recorded, Resource, Text, UserIdentity, sanitize};
 pub use log::{
     AuditConfig, AuditLog, DigestSummary, FsyncPolicy, IdleWriter, PendingRecord, Written,
     service_event,

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
 use crate::files::{self, DigestBody, DigestFile, Line, LogFileEntry};
-use crate::{AuditError, AuditEvent, Signer, UserIdentity};
+use crate::{AuditError, AuditEvent, Recorded, Signer, UserIdentity};
 
 /// When appended records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +95,8 @@ pub struct DigestSummary {
     pub pruned_digests: usize,
 }
 
-/// Records as one group wrote them, each with the time it was recorded at.
-pub type Written = Vec<(OffsetDateTime, AuditEvent)>;
+/// The records one group wrote, in the log's order.
+pub type Written = Vec<Recorded>;
 
 /// What a queued record's submitter is told.
 enum Signal {
@@ -106,22 +106,46 @@ enum Signal {
     Lead(oneshot::Receiver<Signal>),
 }
 
-/// Room for a typical group, so the queue does not regrow record by record.
-const GROUP_CAPACITY: usize = 16;
+/// A group's buffers grown past this are let go of rather than kept for the next group.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
 
 /// A record waiting in the queue for the next group.
 struct Entry {
-    /// The event's JSON, serialized by its submitter so the group's writer only frames,
-    /// hashes and writes it.
-    json: Vec<u8>,
-    event: AuditEvent,
+    /// Where its event's JSON ends in the queue's bytes (it starts where the one before
+    /// ends).
+    end: usize,
+    /// Answered only once fsynced.
+    durable: bool,
     now: OffsetDateTime,
+    /// For the live stream, when anybody follows it.
+    recorded: Option<Recorded>,
     done: Option<oneshot::Sender<Signal>>,
+}
+
+/// Queued records: their events' JSON back to back, serialized by their submitters so the
+/// group's writer only frames, hashes and writes them. The buffers go back and forth
+/// between the queue and the writer, so a record allocates none.
+#[derive(Default)]
+struct Group {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Group {
+    /// Each entry with its event's JSON.
+    fn events(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.entries.iter().map(move |e| {
+            let json = &self.bytes[start..e.end];
+            start = e.end;
+            json
+        })
+    }
 }
 
 #[derive(Default)]
 struct Queue {
-    entries: Vec<Entry>,
+    group: Group,
     /// Somebody is writing a group, or has been handed the queue: whoever finds this false
     /// writes the queue themselves.
     leading: bool,
@@ -193,6 +217,9 @@ pub struct AuditLog {
 struct Shared {
     queue: Mutex<Queue>,
     writer: Mutex<Writer>,
+    fsync: FsyncPolicy,
+    /// Somebody follows the live stream: records are taken apart for it.
+    followed: std::sync::atomic::AtomicBool,
     public_key: crate::PublicKey,
     /// Woken when written records wait for an interval fsync.
     unsynced: Arc<tokio::sync::Notify>,
@@ -255,6 +282,8 @@ impl AuditLog {
         let inner = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             writer: Mutex::new(writer),
+            fsync,
+            followed: std::sync::atomic::AtomicBool::new(false),
             public_key,
             unsynced: Arc::clone(&unsynced),
         });
@@ -315,6 +344,9 @@ impl AuditLog {
             .map_err(poisoned)?
             .subscribers
             .push(tx);
+        self.inner
+            .followed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(rx)
     }
 }
@@ -326,18 +358,36 @@ impl Shared {
         now: OffsetDateTime,
         done: Option<oneshot::Sender<Signal>>,
     ) -> Result<bool, AuditError> {
-        // Records run to about a kilobyte: one allocation, no regrowth.
-        let mut json = Vec::with_capacity(1536);
-        serde_json::to_writer(&mut json, &event).map_err(|e| AuditError::Io(e.to_string()))?;
-        let entry = Entry {
-            json,
-            event,
-            now,
-            done,
-        };
-        let mut queue = self.queue();
-        queue.entries.push(entry);
-        Ok(!std::mem::replace(&mut queue.leading, true))
+        thread_local! {
+            /// Where this thread serializes its records before queuing them.
+            static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        JSON.with_borrow_mut(|json| {
+            json.clear();
+            serde_json::to_writer(&mut *json, &event).map_err(|e| AuditError::Io(e.to_string()))?;
+            let durable = self.fsync.waits_for_fsync(&event);
+            // Taken apart (or dropped) here, by the thread that built it.
+            let recorded = self
+                .followed
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(|| Recorded::new(event, now));
+            let mut queue = self.queue();
+            queue.group.bytes.extend_from_slice(json);
+            let end = queue.group.bytes.len();
+            queue.group.entries.push(Entry {
+                end,
+                durable,
+                now,
+                recorded,
+                done,
+            });
+            let leads = !std::mem::replace(&mut queue.leading, true);
+            drop(queue);
+            if json.capacity() > KEEP_BUFFER_BYTES {
+                *json = Vec::new();
+            }
+            Ok(leads)
+        })
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -352,10 +402,10 @@ impl Shared {
     fn write_group(&self, writer: &mut Writer) {
         let group = {
             let mut queue = self.queue();
-            if queue.entries.is_empty() {
+            if queue.group.entries.is_empty() {
                 return;
             }
-            std::mem::replace(&mut queue.entries, Vec::with_capacity(GROUP_CAPACITY))
+            std::mem::replace(&mut queue.group, std::mem::take(&mut writer.spare))
         };
         let unsynced_before = writer.unsynced;
         writer.write(group);
@@ -367,7 +417,7 @@ impl Shared {
     /// Writes what is queued now, out of turn; skipped while somebody writes (they look at
     /// the queue again when done). The submitter that leads finds its own record written.
     fn write_queued(&self) {
-        if self.queue().entries.is_empty() {
+        if self.queue().group.entries.is_empty() {
             return;
         }
         if let Ok(mut writer) = self.writer.try_lock() {
@@ -392,18 +442,18 @@ impl Shared {
             match self.writer.lock() {
                 Ok(mut writer) => self.write_group(&mut writer),
                 Err(e) => {
-                    let group = std::mem::take(&mut self.queue().entries);
-                    if !group.is_empty() {
-                        fail(group, &poisoned(e));
+                    let group = std::mem::take(&mut self.queue().group);
+                    if !group.entries.is_empty() {
+                        fail(group.entries, &poisoned(e));
                     }
                 }
             }
             let mut queue = self.queue();
-            if queue.entries.is_empty() {
+            if queue.group.entries.is_empty() {
                 queue.leading = false;
                 return;
             }
-            if hand_on(&mut queue.entries) {
+            if hand_on(&mut queue.group.entries) {
                 return;
             }
         }
@@ -455,7 +505,7 @@ fn hand_on(entries: &mut [Entry]) -> bool {
 }
 
 /// Answers every request of a group that could not be written.
-fn fail(group: Vec<Entry>, error: &AuditError) {
+fn fail(group: impl IntoIterator<Item = Entry>, error: &AuditError) {
     tracing::error!(error = %error, "the audit log could not be written; requests that need a record fail");
     for entry in group {
         if let Some(done) = entry.done {
@@ -510,6 +560,10 @@ struct Writer {
     subscribers: Vec<async_mpsc::Sender<Written>>,
     /// Records the subscribers' full channels could not take.
     dropped: u64,
+    /// The buffers of the group written last, for the queue to fill next.
+    spare: Group,
+    /// Where a group's lines are framed before they are written.
+    frame: Vec<u8>,
 }
 
 /// Written records waiting for their fsync.
@@ -653,35 +707,39 @@ impl Writer {
             closed: Vec::new(),
             subscribers: Vec::new(),
             dropped: 0,
+            spare: Group::default(),
+            frame: Vec::new(),
         })
     }
 
     /// Writes a group in one write; answers those that need only the write, and hands
     /// those that wait for the fsync to the syncer (which fsyncs while the next group is
     /// written).
-    fn write(&mut self, group: Vec<Entry>) {
-        let Some(first) = group.first() else {
+    fn write(&mut self, mut group: Group) {
+        let Some(first) = group.entries.first() else {
             return;
         };
-        let file = match self.append_group(first.now, group.iter().map(|e| e.json.as_slice())) {
-            Ok(file) => file,
-            Err(e) => return fail(group, &e),
-        };
+        let appended = self.append_group(first.now, group.events());
         let mut durable = Vec::new();
-        let followed = !self.subscribers.is_empty();
-        let mut written = Vec::with_capacity(if followed { group.len() } else { 0 });
-        for entry in group {
+        let mut written = Vec::new();
+        let file = match appended {
+            Ok(file) => file,
+            Err(e) => {
+                fail(group.entries.drain(..), &e);
+                return self.keep_buffers(group);
+            }
+        };
+        for entry in group.entries.drain(..) {
             if let Some(done) = entry.done {
-                if self.config.fsync.waits_for_fsync(&entry.event) {
+                if entry.durable {
                     durable.push(done);
                 } else {
                     let _ = done.send(Signal::Done(Ok(())));
                 }
             }
-            if followed {
-                written.push((entry.now, entry.event));
-            }
+            written.extend(entry.recorded);
         }
+        self.keep_buffers(group);
         let dropped = self.dropped;
         self.publish(written);
         if self.dropped > dropped {
@@ -698,6 +756,16 @@ impl Writer {
                 waiters: durable,
             });
         }
+    }
+
+    /// Keeps a written group's (emptied) buffers for the queue to fill next, unless a big
+    /// record grew them.
+    fn keep_buffers(&mut self, mut group: Group) {
+        group.bytes.clear();
+        if group.bytes.capacity() > KEEP_BUFFER_BYTES {
+            group.bytes = Vec::new();
+        }
+        self.spare = group;
     }
 
     /// The syncer thread fsyncs `job` while the runtime goes on; without it, it is done here.
@@ -718,6 +786,9 @@ impl Writer {
         let Some((last, rest)) = self.subscribers.split_last() else {
             return;
         };
+        if written.is_empty() {
+            return;
+        }
         let records = written.len() as u64;
         for tx in rest {
             if tx.try_send(written.clone()).is_err() {
@@ -764,7 +835,7 @@ impl Writer {
     fn append_group<'a>(
         &mut self,
         now: OffsetDateTime,
-        events: impl ExactSizeIterator<Item = &'a [u8]>,
+        events: impl Iterator<Item = &'a [u8]>,
     ) -> Result<Arc<File>, AuditError> {
         if self.current.is_none() {
             self.open_file(now)?;
@@ -772,7 +843,8 @@ impl Writer {
         let current = self.current.as_mut().ok_or(AuditError::Closed)?;
         // Each line is `{"seq":N,"prev":"H","event":{…},"hash":"H'"}`, hashed over the
         // event's exact bytes.
-        let mut buf = Vec::with_capacity(events.len() * 1200);
+        let buf = &mut self.frame;
+        buf.clear();
         let (mut seq, mut last) = (current.seq, current.last_hash.clone());
         for event in events {
             seq += 1;
@@ -783,7 +855,7 @@ impl Writer {
             let _ = writeln!(buf, ",\"hash\":\"{hash}\"}}");
             last = hash;
         }
-        let written = (&*current.file).write_all(&buf);
+        let written = (&*current.file).write_all(buf);
         if let Err(e) = written {
             // Cut back to the last complete record, so the file's chain stays whole.
             let path = current.path.clone();
@@ -792,8 +864,11 @@ impl Writer {
             }
             return Err(AuditError::io(&path, e));
         }
-        current.sha256.update(&buf);
+        current.sha256.update(buf);
         current.bytes += buf.len() as u64;
+        if buf.capacity() > KEEP_BUFFER_BYTES {
+            *buf = Vec::new();
+        }
         current.seq = seq;
         current.last_hash = last;
         self.unsynced = self.config.fsync != FsyncPolicy::Always;

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use s9_audit::{AuditEvent, AuditLog};
+use s9_audit::{AuditLog, Recorded};
 use s9_core::Service;
 use s9_core::alarms::{Alarms, Change, Observation, Rule};
-use serde_json::Value;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -103,8 +101,8 @@ impl Worker {
                         continue;
                     }
                     let mut changes = Vec::new();
-                    for (time, event) in groups.drain(..).flatten() {
-                        changes.extend(self.observe(time, &event));
+                    for record in groups.drain(..).flatten() {
+                        changes.extend(self.observe(&record));
                     }
                     changes
                 }
@@ -130,51 +128,39 @@ impl Worker {
         }
     }
 
-    fn observe(&mut self, time: OffsetDateTime, event: &AuditEvent) -> Vec<Change> {
-        let secrets = self.secrets(event);
-        let service_event = event.event_type == "AwsServiceEvent";
-        let detail = event
-            .response_elements
-            .as_ref()
-            .filter(|_| service_event)
-            .and_then(|r| r.get("reason"))
-            .and_then(Value::as_str);
+    fn observe(&mut self, record: &Recorded) -> Vec<Change> {
+        let secrets = self.secrets(record);
         self.alarms.observe(&Observation {
-            time,
-            event_name: &event.event_name,
-            service_event,
-            principal: event.user_identity.arn.as_deref(),
+            time: record.time,
+            event_name: &record.event_name,
+            service_event: record.service_event,
+            principal: record.principal.as_deref(),
             secrets: &secrets,
-            error_code: event.error_code.as_deref(),
-            detail,
+            error_code: record.error_code.as_deref(),
+            detail: record.reason.as_deref(),
         })
     }
 
-    /// The names of the secrets `event` concerns; ids that name no secret are left out (so
+    /// The names of the secrets `record` concerns; ids that name no secret are left out (so
     /// made-up ids cannot grow the alarms' state).
-    fn secrets(&self, event: &AuditEvent) -> Vec<String> {
+    fn secrets(&self, record: &Recorded) -> Vec<String> {
         let mut ids: Vec<(&str, &str)> = Vec::new();
-        for arn in event.secret_arns() {
+        for arn in &record.secret_arns {
             ids.push((arn.split(':').nth(3).unwrap_or_default(), arn));
         }
-        let params = event.request_parameters.as_ref();
-        if let Some(id) = event.secret_id() {
+        if let Some(id) = &record.secret_id {
             // A request that succeeded on a name: the secret exists and that is its name.
-            if event.error_code.is_none() && !id.starts_with("arn:") && ids.is_empty() {
-                return vec![id.to_owned()];
+            if record.error_code.is_none() && !id.starts_with("arn:") && ids.is_empty() {
+                return vec![id.clone()];
             }
-            ids.push((&event.aws_region, id));
+            ids.push((&record.region, id));
         }
-        if let Some(list) = params
-            .and_then(|p| p.get("secretIdList"))
-            .and_then(Value::as_array)
-        {
-            ids.extend(
-                list.iter()
-                    .filter_map(Value::as_str)
-                    .map(|id| (event.aws_region.as_str(), id)),
-            );
-        }
+        ids.extend(
+            record
+                .secret_id_list
+                .iter()
+                .map(|id| (record.region.as_str(), id.as_str())),
+        );
         let mut names: Vec<String> = ids
             .into_iter()
             .filter_map(|(region, id)| self.service.secret_name(region, id))
