@@ -311,9 +311,9 @@ fn concurrent_records_are_each_written_once_even_when_their_submitters_go_away()
     }
 }
 
-async fn concurrent_submitters(idle: Option<IdleWriter>) {
-    const TASKS: usize = 32;
-    const EACH: usize = 60;
+/// An empty trail under the default fsync policy, its log's queue written by idle workers
+/// too when `idle` is given.
+fn interval_trail(idle: Option<&IdleWriter>) -> (Trail, AuditLog) {
     let dir = tempfile::tempdir().expect("tmp");
     let logs = dir.path().join("audit");
     let key = dir.path().join("keys/audit.p8");
@@ -323,6 +323,18 @@ async fn concurrent_submitters(idle: Option<IdleWriter>) {
     if let Some(idle) = idle {
         idle.attach(&log);
     }
+    let trail = Trail {
+        _dir: dir,
+        logs,
+        key,
+    };
+    (trail, log)
+}
+
+async fn concurrent_submitters(idle: Option<IdleWriter>) {
+    const TASKS: usize = 32;
+    const EACH: usize = 60;
+    let (trail, log) = interval_trail(idle.as_ref());
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let log = log.clone();
@@ -358,11 +370,7 @@ async fn concurrent_submitters(idle: Option<IdleWriter>) {
         .expect("no submitter waits forever");
     log.digest(T0 + Duration::hours(1)).await.expect("digest");
 
-    let t = verified(Trail {
-        _dir: dir,
-        logs,
-        key,
-    });
+    let t = verified(trail);
     assert!(logs_of(&t).len() > 1, "size rotation under concurrency");
     let mut seen = std::collections::HashSet::new();
     for e in query::query(&t.logs, &query::Filter::default()).expect("query") {
@@ -380,13 +388,7 @@ async fn concurrent_submitters(idle: Option<IdleWriter>) {
 fn an_idle_worker_writes_the_queue_its_leader_left() {
     let idle = IdleWriter::default();
     runtime(2, &idle).block_on(async {
-        let dir = tempfile::tempdir().expect("tmp");
-        let logs = dir.path().join("audit");
-        let key = dir.path().join("keys/audit.p8");
-        let mut cfg = config(&logs, &key, 40_000);
-        cfg.fsync = FsyncPolicy::DEFAULT;
-        let log = AuditLog::open(cfg, T0).expect("open");
-        idle.attach(&log);
+        let (trail, log) = interval_trail(Some(&idle));
         let probe = |i: u64| {
             let mut event = service_event("123456789012", T0, "Probe", serde_json::json!({"i": i}));
             event.read_only = true;
@@ -402,11 +404,7 @@ fn an_idle_worker_writes_the_queue_its_leader_left() {
             .expect("written");
         leader.wait().await.expect("written");
         log.digest(T0 + Duration::hours(1)).await.expect("digest");
-        let t = verified(Trail {
-            _dir: dir,
-            logs,
-            key,
-        });
+        let t = verified(trail);
         let written: Vec<_> = query::query(&t.logs, &query::Filter::default())
             .expect("query")
             .into_iter()
