@@ -414,8 +414,9 @@ impl Shared {
         }
     }
 
-    /// Writes what is queued now, out of turn; skipped while somebody writes (they look at
-    /// the queue again when done). The submitter that leads finds its own record written.
+    /// Writes what is queued now, out of turn; skipped while the writer is busy. Whatever
+    /// stays queued is written by the submitter that leads (there is one while anything is
+    /// queued), which may find its own record written already.
     fn write_queued(&self) {
         if self.queue().group.entries.is_empty() {
             return;
