@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 /// dropped before a record is built, as CloudTrail drops them.
 const SECRET_MEMBERS: [&str; 3] = ["SecretString", "SecretBinary", "RandomPassword"];
 
+/// The `eventType` of what the service does by itself (requests are `AwsApiCall`).
+pub(crate) const SERVICE_EVENT_TYPE: &str = "AwsServiceEvent";
+
 /// Text that is most often one of a few constants: borrowed then, so a record costs no
 /// allocation for it.
 pub type Text = Cow<'static, str>;
@@ -125,12 +128,8 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn new(event: AuditEvent, time: time::OffsetDateTime) -> Self {
-        let service_event = event.event_type == "AwsServiceEvent";
-        let member = |value: Option<Value>, name: &str| match value {
-            Some(Value::Object(mut members)) => members.remove(name),
-            _ => None,
-        };
+    pub(crate) fn new(event: AuditEvent, time: time::OffsetDateTime) -> Self {
+        let service_event = event.event_type == SERVICE_EVENT_TYPE;
         let mut request = match event.request_parameters {
             Some(Value::Object(members)) => members,
             _ => Map::new(),
@@ -149,8 +148,11 @@ impl Recorded {
                 .collect(),
             _ => Vec::new(),
         };
-        let reason = match member(event.response_elements.filter(|_| service_event), "reason") {
-            Some(Value::String(reason)) => Some(reason),
+        let reason = match event.response_elements.filter(|_| service_event) {
+            Some(Value::Object(mut details)) => match details.remove("reason") {
+                Some(Value::String(reason)) => Some(reason),
+                _ => None,
+            },
             _ => None,
         };
         Self {

@@ -575,17 +575,26 @@ struct SyncJob {
 
 impl SyncJob {
     fn sync_now(self) {
-        let result = self
-            .file
-            .sync_data()
-            .map_err(|e| AuditError::Io(format!("fsync: {e}")));
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "fsync of the audit log failed");
-        }
+        let result = fsync(&self.file);
+        self.answer(&result);
+    }
+
+    fn answer(self, result: &Result<(), AuditError>) {
         for w in self.waiters {
             let _ = w.send(Signal::Done(result.clone()));
         }
     }
+}
+
+/// fsyncs a log file's data; a failure is said in the service log (its waiters fail).
+fn fsync(file: &File) -> Result<(), AuditError> {
+    let result = file
+        .sync_data()
+        .map_err(|e| AuditError::Io(format!("fsync: {e}")));
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "the audit log could not be synced; requests that need a record fail");
+    }
+    result
 }
 
 /// fsyncs written groups and answers their requests: one fsync for every group queued
@@ -601,20 +610,12 @@ fn syncer(rx: &mpsc::Receiver<SyncJob>) {
             let result = match synced.iter().find(|(f, _)| Arc::ptr_eq(f, &job.file)) {
                 Some((_, r)) => r.clone(),
                 None => {
-                    let r = job
-                        .file
-                        .sync_data()
-                        .map_err(|e| AuditError::Io(format!("fsync: {e}")));
-                    if let Err(e) = &r {
-                        tracing::error!(error = %e, "the audit log could not be synced; requests that need a record fail");
-                    }
+                    let r = fsync(&job.file);
                     synced.push((Arc::clone(&job.file), r.clone()));
                     r
                 }
             };
-            for w in job.waiters {
-                let _ = w.send(Signal::Done(result.clone()));
-            }
+            job.answer(&result);
         }
     }
 }
@@ -1073,7 +1074,7 @@ pub fn service_event(
         event_id: crate::new_id(),
         read_only: false,
         resources: Vec::new(),
-        event_type: "AwsServiceEvent".into(),
+        event_type: crate::event::SERVICE_EVENT_TYPE.into(),
         management_event: true,
         recipient_account_id: account_id.into(),
         event_category: "Management".into(),
