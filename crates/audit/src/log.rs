@@ -4,7 +4,8 @@
 //! write thread does; a runtime worker that runs out of work writes the queue at once, see
 //! [`IdleWriter`]), rotates files by size and at each digest, signs digests and prunes what
 //! retention no longer keeps. fsyncs run on a thread of their own, so none blocks the
-//! runtime, and each overlaps the next write.
+//! runtime, and each overlaps the next write; each then lets go of the cached pages it
+//! covered, so appends reuse memory still in the CPU's caches.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -533,7 +534,7 @@ async fn interval_sync(shared: Weak<Shared>, unsynced: Arc<tokio::sync::Notify>,
 struct OpenFile {
     path: PathBuf,
     name: String,
-    file: Arc<File>,
+    file: Arc<LogFile>,
     bytes: u64,
     seq: u64,
     last_hash: String,
@@ -556,7 +557,7 @@ struct Writer {
     recovered: Vec<String>,
     syncer: Option<mpsc::Sender<SyncJob>>,
     /// Files closed since the last digest, fsynced (again, cheaply) before it is written.
-    closed: Vec<(PathBuf, Arc<File>)>,
+    closed: Vec<(PathBuf, Arc<LogFile>)>,
     /// Where written records go next ([`AuditLog::subscribe`]).
     subscribers: Vec<async_mpsc::Sender<Written>>,
     /// Records the subscribers' full channels could not take.
@@ -567,15 +568,54 @@ struct Writer {
     frame: Vec<u8>,
 }
 
+/// A log file open for appending, shared with the syncer thread.
+struct LogFile {
+    file: File,
+    /// Its cached pages before this offset were let go of.
+    released: std::sync::atomic::AtomicU64,
+}
+
+impl LogFile {
+    /// Lets go of the cached pages of the first `upto` bytes (all of them, for `u64::MAX`),
+    /// once fsynced: the service never reads a log back while writing it, and appends
+    /// into pages that were just freed (still in the CPU's caches) cost less than appends
+    /// into fresh memory. Pages not wholly below `upto` stay.
+    fn release(&self, upto: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{Advice, fadvise};
+            let page = rustix::param::page_size() as u64;
+            let from = self
+                .released
+                .fetch_max(upto, std::sync::atomic::Ordering::Relaxed);
+            if upto <= from {
+                return;
+            }
+            let from = from & !(page - 1);
+            let len = (upto != u64::MAX)
+                .then(|| std::num::NonZeroU64::new(upto - from))
+                .flatten();
+            let _ = fadvise(&self.file, from, len, Advice::DontNeed);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = upto;
+    }
+}
+
 /// Written records waiting for their fsync.
 struct SyncJob {
-    file: Arc<File>,
+    file: Arc<LogFile>,
+    /// How much of the file the fsync covers.
+    written: u64,
     waiters: Vec<oneshot::Sender<Signal>>,
 }
 
 impl SyncJob {
     fn sync_now(self) {
-        let result = fsync(&self.file);
+        let result = fsync(&self.file.file);
+        if result.is_ok() {
+            self.file.release(self.written);
+        }
         self.answer(&result);
     }
 
@@ -605,16 +645,19 @@ fn syncer(rx: &mpsc::Receiver<SyncJob>) {
         while let Ok(j) = rx.try_recv() {
             jobs.push(j);
         }
-        let mut synced: Vec<(Arc<File>, Result<(), AuditError>)> = Vec::new();
+        let mut synced: Vec<(Arc<LogFile>, Result<(), AuditError>)> = Vec::new();
         for job in jobs {
             let result = match synced.iter().find(|(f, _)| Arc::ptr_eq(f, &job.file)) {
                 Some((_, r)) => r.clone(),
                 None => {
-                    let r = fsync(&job.file);
+                    let r = fsync(&job.file.file);
                     synced.push((Arc::clone(&job.file), r.clone()));
                     r
                 }
             };
+            if result.is_ok() {
+                job.file.release(job.written);
+            }
             job.answer(&result);
         }
     }
@@ -724,8 +767,8 @@ impl Writer {
         let appended = self.append_group(first.now, group.events());
         let mut durable = Vec::new();
         let mut written = Vec::new();
-        let file = match appended {
-            Ok(file) => file,
+        let (file, end) = match appended {
+            Ok(appended) => appended,
             Err(e) => {
                 fail(group.entries.drain(..), &e);
                 return self.keep_buffers(group);
@@ -755,6 +798,7 @@ impl Writer {
         if !durable.is_empty() {
             self.hand_to_syncer(SyncJob {
                 file,
+                written: end,
                 waiters: durable,
             });
         }
@@ -824,7 +868,10 @@ impl Writer {
             last_hash: files::genesis(&name),
             path,
             name,
-            file: Arc::new(file),
+            file: Arc::new(LogFile {
+                file,
+                released: std::sync::atomic::AtomicU64::new(0),
+            }),
             bytes: 0,
             seq: 0,
             sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
@@ -838,7 +885,7 @@ impl Writer {
         &mut self,
         now: OffsetDateTime,
         events: impl Iterator<Item = &'a [u8]>,
-    ) -> Result<Arc<File>, AuditError> {
+    ) -> Result<(Arc<LogFile>, u64), AuditError> {
         if self.current.is_none() {
             self.open_file(now)?;
         }
@@ -857,11 +904,11 @@ impl Writer {
             let _ = writeln!(buf, ",\"hash\":\"{hash}\"}}");
             last = hash;
         }
-        let written = (&*current.file).write_all(buf);
+        let written = (&current.file.file).write_all(buf);
         if let Err(e) = written {
             // Cut back to the last complete record, so the file's chain stays whole.
             let path = current.path.clone();
-            if current.file.set_len(current.bytes).is_err() {
+            if current.file.file.set_len(current.bytes).is_err() {
                 self.current = None;
             }
             return Err(AuditError::io(&path, e));
@@ -874,11 +921,11 @@ impl Writer {
         current.seq = seq;
         current.last_hash = last;
         self.unsynced = self.config.fsync != FsyncPolicy::Always;
-        let file = Arc::clone(&current.file);
+        let appended = (Arc::clone(&current.file), current.bytes);
         if current.bytes >= self.config.max_file_bytes {
             self.close_current();
         }
-        Ok(file)
+        Ok(appended)
     }
 
     /// Appends one event the log writes by itself.
@@ -896,6 +943,7 @@ impl Writer {
         if let Some(c) = &self.current {
             self.hand_to_syncer(SyncJob {
                 file: Arc::clone(&c.file),
+                written: c.bytes,
                 waiters: Vec::new(),
             });
         }
@@ -908,6 +956,8 @@ impl Writer {
         };
         self.hand_to_syncer(SyncJob {
             file: Arc::clone(&current.file),
+            // Closed: its last page too.
+            written: u64::MAX,
             waiters: Vec::new(),
         });
         self.closed.push((current.path, current.file));
@@ -937,7 +987,7 @@ impl Writer {
         self.close_current();
         // Every file the digest lists is on disk before the digest is.
         for (path, file) in self.closed.drain(..) {
-            file.sync_all().map_err(|e| AuditError::io(&path, e))?;
+            file.file.sync_all().map_err(|e| AuditError::io(&path, e))?;
         }
         self.counter += 1;
         let name = format!(
