@@ -1,5 +1,6 @@
 //! `audit query`: reads records back, filtered.
 
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
 use time::OffsetDateTime;
@@ -68,19 +69,24 @@ impl Filter {
     }
 }
 
-/// Reads the records of one log file from line `skip` on; returns them and the lines read.
-pub fn read_file(path: &Path, skip: usize) -> Result<(Vec<AuditEvent>, usize), AuditError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AuditError::io(path, e))?;
+/// Reads the complete records of one log file from byte `offset` on; returns them and the
+/// offset after the last one (where to read on from, once more is written). Only what lies
+/// past `offset` is read, so following a trail rereads nothing.
+pub fn read_from(path: &Path, offset: u64) -> Result<(Vec<AuditEvent>, u64), AuditError> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_to_string(&mut text)
+        })
+        .map_err(|e| AuditError::io(path, e))?;
     let mut out = Vec::new();
-    let mut lines = 0;
+    let mut end = offset;
     for line in text.split_inclusive('\n') {
         if !line.ends_with('\n') {
             break;
         }
-        lines += 1;
-        if lines <= skip {
-            continue;
-        }
+        end += line.len() as u64;
         let Ok(l) = serde_json::from_str::<Line<'_>>(line.trim_end()) else {
             continue;
         };
@@ -88,7 +94,7 @@ pub fn read_file(path: &Path, skip: usize) -> Result<(Vec<AuditEvent>, usize), A
             out.push(event);
         }
     }
-    Ok((out, lines))
+    Ok((out, end))
 }
 
 /// The log files of `dir`, oldest first.
@@ -101,7 +107,7 @@ pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<AuditEvent>, AuditError>
     let mut out = Vec::new();
     for path in log_files(dir)? {
         out.extend(
-            read_file(&path, 0)?
+            read_from(&path, 0)?
                 .0
                 .into_iter()
                 .filter(|e| filter.matches(e)),

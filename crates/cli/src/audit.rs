@@ -205,16 +205,23 @@ fn query_command(args: &QueryArgs) -> anyhow::Result<()> {
             "TIME", "EVENT", "PRINCIPAL", "SOURCE IP", "SECRET"
         );
     }
-    // Lines already printed per file, so following prints each record once.
-    let mut seen: std::collections::HashMap<PathBuf, usize> = std::collections::HashMap::new();
+    // How far each file was read, so following prints each record once and rereads
+    // nothing.
+    let mut read: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     loop {
-        for path in query::log_files(&dir)? {
-            let skip = seen.get(&path).copied().unwrap_or(0);
-            let (events, lines) = query::read_file(&path, skip)?;
+        let files = query::log_files(&dir)?;
+        // Pruned files are forgotten.
+        read.retain(|path, _| files.contains(path));
+        for path in files {
+            let offset = read.get(&path).copied().unwrap_or(0);
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() <= offset) {
+                continue;
+            }
+            let (events, end) = query::read_from(&path, offset)?;
             for e in events.iter().filter(|e| filter.matches(e)) {
                 print(e, args.output)?;
             }
-            seen.insert(path, lines);
+            read.insert(path, end);
         }
         if !args.follow {
             return Ok(());

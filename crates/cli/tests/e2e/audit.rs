@@ -278,18 +278,32 @@ async fn query_follows_new_records_live() {
             }
         }
     });
-    let err = server
-        .client()
-        .describe_secret()
-        .secret_id("followed")
-        .send()
-        .await
-        .expect_err("missing");
-    assert_eq!(code(err), "ResourceNotFoundException");
-    let line = rx.recv_timeout(std::time::Duration::from_secs(10));
+    // Each record once, in order: what was printed is not printed again as the file grows.
+    let mut followed = Vec::new();
+    for id in ["followed-1", "followed-2"] {
+        let err = server
+            .client()
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .expect_err("missing");
+        assert_eq!(code(err), "ResourceNotFoundException");
+        let line = rx.recv_timeout(std::time::Duration::from_secs(10));
+        followed.push(line);
+    }
     let _ = follower.kill();
     let _ = follower.wait();
-    let record: serde_json::Value =
-        serde_json::from_str(&line.expect("a followed record")).expect("json");
-    assert_eq!(record["requestParameters"]["secretId"], "followed");
+    let ids: Vec<String> = followed
+        .into_iter()
+        .map(|line| {
+            let record: serde_json::Value =
+                serde_json::from_str(&line.expect("a followed record")).expect("json");
+            record["requestParameters"]["secretId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["followed-1", "followed-2"]);
 }
