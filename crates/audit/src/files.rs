@@ -1,9 +1,18 @@
 //! The on-disk layout: log files of hash-chained records, signed digests, the signing key.
 //!
-//! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) holds one record per line:
-//! `{"seq":N,"prev":H,"event":{…},"hash":H}`, where `hash = SHA-256(prev ‖ "\n" ‖ event)` over
-//! the event's exact bytes, and the first `prev` of a file is `SHA-256("s9-audit-file:" ‖
-//! name)`, so a record cannot be edited, removed, reordered or moved to another file unseen.
+//! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) starts with a header naming it,
+//! `{"format":"s9-audit-log/2","file":NAME}`, and holds one record per line after it:
+//! `{"seq":N,"event":{…},"hash":H}`, where `H` is the SHA-256 of every byte of the file
+//! before the record's `,"hash":` — the header, the records before it with their hashes, and
+//! its own `seq` and event. One running SHA-256 thus gives each record's hash and, at the end,
+//! the file's (which the digest lists), and a record cannot be edited, removed, reordered or
+//! moved to another file unseen: the first record whose hash fails is the one changed.
+//!
+//! Files written before the header existed (format 1, read and verified still) have no
+//! header, and each line carries the hash before it: `{"seq":N,"prev":P,"event":{…},"hash":H}`
+//! with `H = SHA-256(P ‖ "\n" ‖ event)`, and the first `P` of a file [`genesis`].
+//!
+//! Either way, the last hash of a file without records is its [`genesis`].
 //!
 //! A digest (`digests/digest-YYYYMMDDTHHMMSSZ-NNNNNN.json`) is `{"digest":{…},"signature":S}`:
 //! the body lists each log file closed since the previous digest with its SHA-256, names the
@@ -25,14 +34,71 @@ pub(crate) const LOG_SUFFIX: &str = ".jsonl";
 pub(crate) const DIGEST_PREFIX: &str = "digest-";
 pub(crate) const DIGEST_DIR: &str = "digests";
 
-/// One line of a log file, as read back.
+/// One record line of a log file, as read back.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Line<'a> {
     pub(crate) seq: u64,
-    pub(crate) prev: String,
+    /// Format 1 only.
+    #[serde(default)]
+    pub(crate) prev: Option<String>,
     pub(crate) hash: String,
     #[serde(borrow)]
     pub(crate) event: &'a RawValue,
+}
+
+/// What the first line of a log file names (format 2 on).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Header {
+    pub(crate) format: String,
+    pub(crate) file: String,
+}
+
+/// The format [`header`] names.
+pub(crate) const FORMAT: &str = "s9-audit-log/2";
+
+/// The first line of the log file `name`.
+pub(crate) fn header(name: &str) -> String {
+    let name = serde_json::Value::from(name);
+    format!("{{\"format\":\"{FORMAT}\",\"file\":{name}}}\n")
+}
+
+/// `line`, if it is a log file's header (of any format from 2 on).
+pub(crate) fn parse_header(line: &str) -> Option<Header> {
+    serde_json::from_str::<Header>(line.trim_end())
+        .ok()
+        .filter(|h| h.format.starts_with("s9-audit-log/"))
+}
+
+/// Appends the end of a record line: its hash member, which its hash does not cover.
+pub(crate) fn push_hash_member(line: &mut Vec<u8>, hash: &str) {
+    line.extend_from_slice(b",\"hash\":\"");
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(b"\"}\n");
+}
+
+/// The bytes of a log file so far, hashed as they are written or read: gives each record's
+/// hash, and the file's SHA-256 at the end.
+#[derive(Clone)]
+pub(crate) struct Chain(aws_lc_rs::digest::Context);
+
+impl Chain {
+    pub(crate) fn new() -> Self {
+        Self(aws_lc_rs::digest::Context::new(&SHA256))
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The hash of everything so far, hex (the chain goes on).
+    pub(crate) fn head(&self) -> String {
+        to_hex(self.0.clone().finish().as_ref())
+    }
+
+    /// The SHA-256 of the whole file, hex.
+    pub(crate) fn finish(self) -> String {
+        to_hex(self.0.finish().as_ref())
+    }
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -47,7 +113,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// The hash of a record: over the previous hash and the event's exact bytes.
+/// The hash of a format-1 record: over the previous hash and the event's exact bytes.
 pub(crate) fn record_hash(prev: &str, event: &[u8]) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
     ctx.update(prev.as_bytes());
@@ -56,7 +122,8 @@ pub(crate) fn record_hash(prev: &str, event: &[u8]) -> String {
     to_hex(ctx.finish().as_ref())
 }
 
-/// The `prev` of a file's first record: binds its records to the file's name.
+/// The `prev` of a format-1 file's first record, binding its records to the file's name; the
+/// last hash of a file without records.
 pub(crate) fn genesis(file_name: &str) -> String {
     sha256_hex(format!("s9-audit-file:{file_name}").as_bytes())
 }

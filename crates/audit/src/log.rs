@@ -538,8 +538,9 @@ struct OpenFile {
     bytes: u64,
     seq: u64,
     last_hash: String,
-    /// SHA-256 of everything written so far: the digest needs no re-read of the file.
-    sha256: aws_lc_rs::digest::Context,
+    /// Everything written so far, hashed: gives each record's hash, and the file's for the
+    /// digest without a re-read.
+    chain: files::Chain,
 }
 
 struct Writer {
@@ -663,28 +664,36 @@ fn syncer(rx: &mpsc::Receiver<SyncJob>) {
     }
 }
 
-/// Reads a log file back: its complete records and the length they span.
+/// Reads a log file back: its complete records and the length they span (with the header).
+/// Bytes, not text: a torn last line may end inside a character.
 fn scan(path: &Path) -> Result<(u64, String, u64, usize), AuditError> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
+        .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| AuditError::io(path, e))?;
     let name = files::file_name(path);
     let (mut records, mut last_hash, mut good_len) = (0u64, files::genesis(&name), 0usize);
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if !line.ends_with(b"\n") {
             break;
         }
-        match serde_json::from_str::<Line<'_>>(line.trim_end()) {
-            Ok(l) => {
-                records = l.seq;
-                last_hash = l.hash;
-                good_len += line.len();
+        let header = good_len == 0
+            && std::str::from_utf8(line)
+                .ok()
+                .and_then(files::parse_header)
+                .is_some();
+        if !header {
+            match serde_json::from_slice::<Line<'_>>(line) {
+                Ok(l) => {
+                    records = l.seq;
+                    last_hash = l.hash;
+                }
+                Err(_) => break,
             }
-            Err(_) => break,
         }
+        good_len += line.len();
     }
-    Ok((records, last_hash, good_len as u64, text.len()))
+    Ok((records, last_hash, good_len as u64, bytes.len()))
 }
 
 impl Writer {
@@ -874,7 +883,7 @@ impl Writer {
             }),
             bytes: 0,
             seq: 0,
-            sha256: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+            chain: files::Chain::new(),
         });
         Ok(())
     }
@@ -890,19 +899,29 @@ impl Writer {
             self.open_file(now)?;
         }
         let current = self.current.as_mut().ok_or(AuditError::Closed)?;
-        // Each line is `{"seq":N,"prev":"H","event":{…},"hash":"H'"}`, hashed over the
-        // event's exact bytes.
+        // A new file starts with its header; each record line is `{"seq":N,"event":{…}`,
+        // then `,"hash":"H"}` with H the hash of the file up to there (see `files`).
         let buf = &mut self.frame;
         buf.clear();
-        let (mut seq, mut last) = (current.seq, current.last_hash.clone());
+        // Advanced only once the write went through.
+        let mut chain = current.chain.clone();
+        if current.bytes == 0 {
+            buf.extend_from_slice(files::header(&current.name).as_bytes());
+            chain.update(buf);
+        }
+        let (mut seq, mut last) = (current.seq, None);
         for event in events {
             seq += 1;
-            let hash = files::record_hash(&last, event);
+            let start = buf.len();
             // Writing into a Vec cannot fail.
-            let _ = write!(buf, "{{\"seq\":{seq},\"prev\":\"{last}\",\"event\":");
+            let _ = write!(buf, "{{\"seq\":{seq},\"event\":");
             buf.extend_from_slice(event);
-            let _ = writeln!(buf, ",\"hash\":\"{hash}\"}}");
-            last = hash;
+            chain.update(&buf[start..]);
+            let hash = chain.head();
+            let start = buf.len();
+            files::push_hash_member(buf, &hash);
+            chain.update(&buf[start..]);
+            last = Some(hash);
         }
         let written = (&current.file.file).write_all(buf);
         if let Err(e) = written {
@@ -913,13 +932,15 @@ impl Writer {
             }
             return Err(AuditError::io(&path, e));
         }
-        current.sha256.update(buf);
+        current.chain = chain;
         current.bytes += buf.len() as u64;
         if buf.capacity() > KEEP_BUFFER_BYTES {
             *buf = Vec::new();
         }
         current.seq = seq;
-        current.last_hash = last;
+        if let Some(last) = last {
+            current.last_hash = last;
+        }
         self.unsynced = self.config.fsync != FsyncPolicy::Always;
         let appended = (Arc::clone(&current.file), current.bytes);
         if current.bytes >= self.config.max_file_bytes {
@@ -963,7 +984,7 @@ impl Writer {
         self.closed.push((current.path, current.file));
         self.pending.push(LogFileEntry {
             file: current.name,
-            sha256: files::to_hex(current.sha256.finish().as_ref()),
+            sha256: current.chain.finish(),
             records: current.seq,
             last_hash: current.last_hash,
         });

@@ -80,41 +80,107 @@ impl Report {
 }
 
 /// Checks a log file's own chain against what its digest recorded.
-fn check_records(path: &Path, entry: &LogFileEntry) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("unreadable: {e}"))?;
-    let mut prev = files::genesis(&entry.file);
-    let mut count = 0u64;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let n = i + 1;
-        if !line.ends_with('\n') {
-            return Err(format!("line {n} is cut short"));
+fn check_records(content: &[u8], entry: &LogFileEntry) -> Result<(), String> {
+    let text = std::str::from_utf8(content).map_err(|_| "not UTF-8 text".to_owned())?;
+    let mut lines = text.split_inclusive('\n').enumerate().peekable();
+    let header = lines
+        .peek()
+        .and_then(|&(_, first)| Some((first, files::parse_header(first)?)));
+    let (count, last) = match header {
+        Some((line, header)) => {
+            lines.next();
+            check_chain(lines, entry, line, &header)?
         }
-        let l: Line<'_> = serde_json::from_str(line.trim_end())
-            .map_err(|_| format!("line {n} is not a record"))?;
-        count += 1;
-        if l.seq != count {
-            return Err(format!(
-                "line {n}: record {} where record {count} should be (removed or reordered)",
-                l.seq
-            ));
-        }
-        if l.prev != prev {
-            return Err(format!(
-                "record {count}: does not follow the record before it"
-            ));
-        }
-        if files::record_hash(&l.prev, l.event.get().as_bytes()) != l.hash {
-            return Err(format!("record {count}: content edited"));
-        }
-        prev = l.hash;
-    }
-    if count != entry.records || prev != entry.last_hash {
+        None => check_format_1(lines, entry)?,
+    };
+    if count != entry.records || last != entry.last_hash {
         return Err(format!(
             "the file ends at record {count}; its digest recorded {} (truncated or extended)",
             entry.records
         ));
     }
     Ok(())
+}
+
+/// The lines of a log file, numbered from 0.
+type Lines<'a> = std::iter::Peekable<std::iter::Enumerate<std::str::SplitInclusive<'a, char>>>;
+
+/// A record line, complete and in its place (`count` records came before it).
+fn record<'a>(n: usize, line: &'a str, count: u64) -> Result<Line<'a>, String> {
+    let n = n + 1;
+    if !line.ends_with('\n') {
+        return Err(format!("line {n} is cut short"));
+    }
+    let l: Line<'_> =
+        serde_json::from_str(line.trim_end()).map_err(|_| format!("line {n} is not a record"))?;
+    if l.seq != count + 1 {
+        return Err(format!(
+            "line {n}: record {} where record {} should be (removed or reordered)",
+            l.seq,
+            count + 1
+        ));
+    }
+    Ok(l)
+}
+
+/// Format 2: each record's hash is that of the file up to it (see [`files`]); returns the
+/// records counted and the last hash.
+fn check_chain(
+    lines: Lines<'_>,
+    entry: &LogFileEntry,
+    header_line: &str,
+    header: &files::Header,
+) -> Result<(u64, String), String> {
+    if header.format != files::FORMAT {
+        return Err(format!("unknown log format {}", header.format));
+    }
+    if header.file != entry.file {
+        return Err(format!(
+            "its header names {}: moved or renamed",
+            header.file
+        ));
+    }
+    let mut chain = files::Chain::new();
+    chain.update(header_line.as_bytes());
+    let (mut count, mut last) = (0u64, files::genesis(&entry.file));
+    let mut member = Vec::new();
+    for (n, line) in lines {
+        let l = record(n, line, count)?;
+        count += 1;
+        member.clear();
+        files::push_hash_member(&mut member, &l.hash);
+        let covered = line
+            .as_bytes()
+            .strip_suffix(member.as_slice())
+            .ok_or_else(|| format!("record {count}: content edited"))?;
+        chain.update(covered);
+        if chain.head() != l.hash {
+            return Err(format!("record {count}: content edited"));
+        }
+        chain.update(&member);
+        last = l.hash;
+    }
+    Ok((count, last))
+}
+
+/// Format 1: each record names the hash before it; returns the records counted and the last
+/// hash.
+fn check_format_1(lines: Lines<'_>, entry: &LogFileEntry) -> Result<(u64, String), String> {
+    let (mut count, mut last) = (0u64, files::genesis(&entry.file));
+    for (n, line) in lines {
+        let l = record(n, line, count)?;
+        count += 1;
+        if l.prev.as_deref() != Some(last.as_str()) {
+            return Err(format!(
+                "record {count}: does not follow the record before it"
+            ));
+        }
+        if files::record_hash(&last, l.event.get().as_bytes()) != l.hash {
+            return Err(format!("record {count}: content edited"));
+        }
+        last = l.hash;
+    }
+    Ok((count, last))
 }
 
 fn parse_time(t: &str) -> Option<OffsetDateTime> {
@@ -223,7 +289,7 @@ pub fn verify(dir: &Path, key: &PublicKey, window: Window) -> Result<Report, Aud
             let path = dir.join(&entry.file);
             let status = match std::fs::read(&path) {
                 Err(_) => Status::Deleted,
-                Ok(content) => match check_records(&path, entry) {
+                Ok(content) => match check_records(&content, entry) {
                     Err(detail) => Status::Modified(detail),
                     Ok(()) if files::sha256_hex(&content) != entry.sha256 => {
                         Status::Modified("the file's hash differs from its digest".into())

@@ -119,20 +119,41 @@ async fn an_untouched_trail_verifies() {
 
 #[tokio::test]
 async fn each_kind_of_tampering_is_detected_and_named() {
-    // An edited byte.
+    // An edited byte (line 0 is the file's header; record 2 is on line 2).
     let t = trail().await;
     let f = logs_of(&t)[0].clone();
-    rewrite_lines(&f, |l| l[1] = l[1].replace("\"i\":1", "\"i\":7"));
+    rewrite_lines(&f, |l| l[2] = l[2].replace("\"i\":1", "\"i\":7"));
     assert_eq!(
         check(&t).status_of(&name(&f)),
         Some(&Status::Modified("record 2: content edited".into()))
+    );
+
+    // An edited hash.
+    let t = trail().await;
+    let f = logs_of(&t)[0].clone();
+    rewrite_lines(&f, |l| {
+        l[1] = l[1].replacen("\"hash\":\"", "\"hash\":\"0", 1)
+    });
+    assert_eq!(
+        check(&t).status_of(&name(&f)),
+        Some(&Status::Modified("record 1: content edited".into()))
+    );
+
+    // A file renamed into another's place: its header still names it.
+    let t = trail().await;
+    let [a, b] = [0, 1].map(|i| logs_of(&t)[i].clone());
+    std::fs::rename(&b, &a).expect("rename");
+    assert!(
+        matches!(check(&t).status_of(&name(&a)), Some(Status::Modified(d)) if d.contains("moved or renamed")),
+        "{:?}",
+        check(&t).status_of(&name(&a))
     );
 
     // A removed record.
     let t = trail().await;
     let f = logs_of(&t)[0].clone();
     rewrite_lines(&f, |l| {
-        l.remove(1);
+        l.remove(2);
     });
     assert!(
         matches!(check(&t).status_of(&name(&f)), Some(Status::Modified(d)) if d.contains("record 3 where record 2")),
@@ -143,7 +164,7 @@ async fn each_kind_of_tampering_is_detected_and_named() {
     // Reordered records.
     let t = trail().await;
     let f = logs_of(&t)[0].clone();
-    rewrite_lines(&f, |l| l.swap(0, 1));
+    rewrite_lines(&f, |l| l.swap(1, 2));
     assert!(matches!(
         check(&t).status_of(&name(&f)),
         Some(Status::Modified(_))
@@ -152,7 +173,7 @@ async fn each_kind_of_tampering_is_detected_and_named() {
     // A truncated file.
     let t = trail().await;
     let f = logs_of(&t)[0].clone();
-    rewrite_lines(&f, |l| l.truncate(1));
+    rewrite_lines(&f, |l| l.truncate(2));
     assert!(
         matches!(check(&t).status_of(&name(&f)), Some(Status::Modified(d)) if d.contains("truncated")),
         "{:?}",
@@ -234,7 +255,7 @@ async fn a_torn_last_record_is_cut_on_restart_and_said_so() {
     let t = trail().await;
     let last = logs_of(&t).last().cloned().expect("file");
     let mut text = std::fs::read_to_string(&last).expect("read");
-    text.push_str("{\"seq\":4,\"prev\":\"abc");
+    text.push_str("{\"seq\":4,\"event\":{\"eventVersion\":\"1.0");
     std::fs::write(&last, text).expect("tear");
     let log =
         AuditLog::open(config(&t.logs, &t.key, 4_000), T0 + Duration::hours(3)).expect("reopen");
@@ -412,4 +433,54 @@ fn an_idle_worker_writes_the_queue_its_leader_left() {
             .collect();
         assert_eq!(written, [Some(0), Some(1)], "both, in the order queued");
     });
+}
+
+/// A copy of the trail in `from`, with its digests.
+fn copy_trail(from: &Path, to: &Path) {
+    for sub in ["", "digests"] {
+        std::fs::create_dir_all(to.join(sub)).expect("mkdir");
+        for entry in std::fs::read_dir(from.join(sub)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(sub).join(path.file_name().expect("name")))
+                    .expect("copy");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn trails_written_before_files_had_headers_still_verify_and_read() {
+    // Written by the build before format 2, and signed with a key whose public half is kept.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-trail");
+    let key = PublicKey::from_base64(include_str!("fixtures/v1-trail.pub").trim()).expect("key");
+    let report = verify(&fixture, &key, Window::default()).expect("verify");
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(report.files.iter().filter(|f| !f.is_digest).count(), 4);
+    let records = query::query(&fixture, &query::Filter::default()).expect("query");
+    assert_eq!(records.len(), 7);
+
+    // Tampering with them is still named.
+    let dir = tempfile::tempdir().expect("tmp");
+    copy_trail(&fixture, dir.path());
+    let f = query::log_files(dir.path()).expect("files")[0].clone();
+    rewrite_lines(&f, |l| l[1] = l[1].replace("\"i\":1", "\"i\":7"));
+    let report = verify(dir.path(), &key, Window::default()).expect("verify");
+    assert_eq!(
+        report.status_of(&name(&f)),
+        Some(&Status::Modified("record 2: content edited".into()))
+    );
+
+    // A service opened on them goes on in files of the current format.
+    let logs = dir.path().join("reopened");
+    copy_trail(&fixture, &logs);
+    let keys = dir.path().join("keys/audit.p8");
+    std::fs::create_dir_all(keys.parent().expect("dir")).expect("mkdir");
+    let log = AuditLog::open(config(&logs, &keys, 4_000), T0 + Duration::hours(3)).expect("open");
+    write(&log, 2, T0 + Duration::hours(3)).await;
+    log.digest(T0 + Duration::hours(4)).await.expect("digest");
+    drop(log);
+    let newest = query::log_files(&logs).expect("files").pop().expect("file");
+    let text = std::fs::read_to_string(&newest).expect("read");
+    assert!(text.starts_with("{\"format\":\"s9-audit-log/2\""), "{text}");
 }
