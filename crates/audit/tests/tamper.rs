@@ -254,9 +254,10 @@ async fn each_kind_of_tampering_is_detected_and_named() {
 async fn a_torn_last_record_is_cut_on_restart_and_said_so() {
     let t = trail().await;
     let last = logs_of(&t).last().cloned().expect("file");
-    let mut text = std::fs::read_to_string(&last).expect("read");
-    text.push_str("{\"seq\":4,\"event\":{\"eventVersion\":\"1.0");
-    std::fs::write(&last, text).expect("tear");
+    let mut bytes = std::fs::read(&last).expect("read");
+    // Torn inside a two-byte character.
+    bytes.extend_from_slice(b"{\"seq\":4,\"event\":{\"userAgent\":\"caf\xc3");
+    std::fs::write(&last, bytes).expect("tear");
     let log =
         AuditLog::open(config(&t.logs, &t.key, 4_000), T0 + Duration::hours(3)).expect("reopen");
     log.digest(T0 + Duration::hours(3)).await.expect("digest");
