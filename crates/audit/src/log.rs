@@ -580,18 +580,20 @@ impl LogFile {
     /// Lets go of the cached pages of the first `upto` bytes (all of them, for `u64::MAX`),
     /// once fsynced: the service never reads a log back while writing it, and appends
     /// into pages that were just freed (still in the CPU's caches) cost less than appends
-    /// into fresh memory. Pages not wholly below `upto` stay.
+    /// into fresh memory. Pages not wholly below `upto` stay; they go a megabyte at a time
+    /// (each `fadvise` drains every CPU's page lists, waking a kernel worker on each).
     fn release(&self, upto: u64) {
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{Advice, fadvise};
+            use std::sync::atomic::Ordering::Relaxed;
+            const AT_ONCE: u64 = 1 << 20;
             let page = rustix::param::page_size() as u64;
-            let from = self
-                .released
-                .fetch_max(upto, std::sync::atomic::Ordering::Relaxed);
-            if upto <= from {
+            let from = self.released.load(Relaxed);
+            if upto <= from || (upto != u64::MAX && upto - from < AT_ONCE) {
                 return;
             }
+            self.released.store(upto, Relaxed);
             let from = from & !(page - 1);
             let len = (upto != u64::MAX)
                 .then(|| std::num::NonZeroU64::new(upto - from))
