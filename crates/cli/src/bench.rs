@@ -291,6 +291,7 @@ async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         n if n % 2 == 1 => ratios[n / 2],
         n => f64::midpoint(ratios[n / 2 - 1], ratios[n / 2]),
     };
+    let interval = mean_with_interval(&ratios);
     Ok(json!({
         "operation": args.op.name(),
         "connections": args.connections,
@@ -300,6 +301,8 @@ async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         "audit_on_requests_per_second": on / ratios.len().max(1) as f64,
         "ratio": on / off,
         "median_round_ratio": median,
+        "mean_round_ratio": interval.map(|(mean, _)| mean),
+        "round_ratio_interval95": interval.map(|(mean, half)| [mean - half, mean + half]),
         "lowest_round_ratio": ratios.first(),
         "highest_round_ratio": ratios.last(),
     }))
@@ -311,8 +314,20 @@ fn print_comparison(args: &BenchArgs, report: &serde_json::Value) -> anyhow::Res
         return Ok(());
     }
     let f = |key: &str| report[key].as_f64().unwrap_or_default();
+    let interval = match report["round_ratio_interval95"]
+        .as_array()
+        .map(Vec::as_slice)
+    {
+        Some([lo, hi]) => format!(
+            ", mean {:.1} % with 95 % interval {:.1}-{:.1} %",
+            100.0 * f("mean_round_ratio"),
+            100.0 * lo.as_f64().unwrap_or_default(),
+            100.0 * hi.as_f64().unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
     println!(
-        "{op} x{conns} connections, {rounds} rounds of {secs}s per server, order alternating\n  audit off: {off:.0} req/s\n  audit on:  {on:.0} req/s\n  audit on keeps {ratio:.1} % (per round: median {median:.1} %, {low:.1}-{high:.1} %)",
+        "{op} x{conns} connections, {rounds} rounds of {secs}s per server, order alternating\n  audit off: {off:.0} req/s\n  audit on:  {on:.0} req/s\n  audit on keeps {ratio:.1} % (per round: median {median:.1} %{interval}, range {low:.1}-{high:.1} %)",
         op = args.op.name(),
         conns = args.connections,
         rounds = args.rounds,
@@ -325,6 +340,31 @@ fn print_comparison(args: &BenchArgs, report: &serde_json::Value) -> anyhow::Res
         high = 100.0 * f("highest_round_ratio"),
     );
     Ok(())
+}
+
+/// The mean of `xs` and the half-width of its 95 % confidence interval (Student's t), or
+/// `None` for fewer than two values: how far a comparison's rounds pin the ratio down.
+fn mean_with_interval(xs: &[f64]) -> Option<(f64, f64)> {
+    let n = xs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let variance = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((mean, t95(n - 1) * (variance / n as f64).sqrt()))
+}
+
+/// Student's t quantile at 0.975 for `df` degrees of freedom (the normal 1.96 beyond 30).
+fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    df.checked_sub(1)
+        .and_then(|i| T.get(i))
+        .copied()
+        .unwrap_or(1.96)
 }
 
 /// A printable, non-secret filler value of `n` bytes.
@@ -481,4 +521,20 @@ async fn measure(
         errors,
         seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_is_students_t_over_the_standard_error() {
+        assert_eq!(mean_with_interval(&[0.8]), None);
+        let (mean, half) = mean_with_interval(&[1.0, 2.0, 3.0, 4.0, 5.0]).expect("five values");
+        assert!((mean - 3.0).abs() < 1e-12);
+        // s = sqrt(2.5), s/sqrt(5) = 0.7071, t(4) = 2.776.
+        assert!((half - 2.776 * 0.5_f64.sqrt()).abs() < 1e-9, "{half}");
+        assert!((t95(11) - 2.201).abs() < 1e-12);
+        assert!((t95(100) - 1.96).abs() < 1e-12);
+    }
 }

@@ -377,6 +377,18 @@ fn bench_compares_audit_on_and_off_in_alternating_rounds() {
     let high = report["highest_round_ratio"].as_f64().expect("high");
     let median = report["median_round_ratio"].as_f64().expect("median");
     assert!(low <= median && median <= high, "{report}");
+    let mean = report["mean_round_ratio"].as_f64().expect("mean");
+    let interval = report["round_ratio_interval95"]
+        .as_array()
+        .expect("interval");
+    let (lo, hi) = (
+        interval[0].as_f64().expect("lo"),
+        interval[1].as_f64().expect("hi"),
+    );
+    assert!(
+        lo <= mean && mean <= hi && low <= mean && mean <= high,
+        "{report}"
+    );
 
     let refused = Command::new(crate::harness::BIN)
         .args(["bench", "--compare-audit", "--no-audit"])
