@@ -46,6 +46,14 @@ pub(crate) struct Line<'a> {
     pub(crate) event: &'a RawValue,
 }
 
+/// The complete lines of a log file's bytes, each with its newline; a torn last line (which
+/// may end inside a character) is left out.
+pub(crate) fn complete_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .take_while(|line| line.ends_with(b"\n"))
+}
+
 /// What the first line of a log file names (format 2 on).
 #[derive(Debug, Deserialize)]
 pub(crate) struct Header {

@@ -675,10 +675,7 @@ fn scan(path: &Path) -> Result<(u64, String, u64, usize), AuditError> {
         .map_err(|e| AuditError::io(path, e))?;
     let name = files::file_name(path);
     let (mut records, mut last_hash, mut good_len) = (0u64, files::genesis(&name), 0usize);
-    for line in bytes.split_inclusive(|b| *b == b'\n') {
-        if !line.ends_with(b"\n") {
-            break;
-        }
+    for line in files::complete_lines(&bytes) {
         let header = good_len == 0
             && std::str::from_utf8(line)
                 .ok()

@@ -71,23 +71,21 @@ impl Filter {
 
 /// Reads the complete records of one log file from byte `offset` on; returns them and the
 /// offset after the last one (where to read on from, once more is written). Only what lies
-/// past `offset` is read, so following a trail rereads nothing.
+/// past `offset` is read, so following a trail rereads nothing; bytes, not text, as a line
+/// being written (or torn by a crash) may end inside a character.
 pub fn read_from(path: &Path, offset: u64) -> Result<(Vec<AuditEvent>, u64), AuditError> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| {
             f.seek(SeekFrom::Start(offset))?;
-            f.read_to_string(&mut text)
+            f.read_to_end(&mut bytes)
         })
         .map_err(|e| AuditError::io(path, e))?;
     let mut out = Vec::new();
     let mut end = offset;
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            break;
-        }
+    for line in files::complete_lines(&bytes) {
         end += line.len() as u64;
-        let Ok(l) = serde_json::from_str::<Line<'_>>(line.trim_end()) else {
+        let Ok(l) = serde_json::from_slice::<Line<'_>>(line) else {
             continue;
         };
         if let Ok(event) = serde_json::from_str::<AuditEvent>(l.event.get()) {

@@ -258,6 +258,9 @@ async fn a_torn_last_record_is_cut_on_restart_and_said_so() {
     // Torn inside a two-byte character.
     bytes.extend_from_slice(b"{\"seq\":4,\"event\":{\"userAgent\":\"caf\xc3");
     std::fs::write(&last, bytes).expect("tear");
+    // Readers take the complete records and leave the torn line.
+    let before = query::query(&t.logs, &query::Filter::default()).expect("query a torn file");
+    assert_eq!(before.len(), 27);
     let log =
         AuditLog::open(config(&t.logs, &t.key, 4_000), T0 + Duration::hours(3)).expect("reopen");
     log.digest(T0 + Duration::hours(3)).await.expect("digest");
