@@ -3,13 +3,13 @@
 //! group, as under load), on one thread, with the default fsync policy.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use s9_audit::{AuditConfig, AuditEvent, AuditLog, FsyncPolicy, UserIdentity};
+use s9_audit::{AuditConfig, AuditEvent, AuditLog, FsyncPolicy, Members, UserIdentity};
 use time::OffsetDateTime;
 
 const ACCOUNT: &str = "123456789012";
 
 /// A GetSecretValue record like the server's (about 850 bytes of JSON).
-fn event(now: OffsetDateTime) -> AuditEvent {
+fn event(now: OffsetDateTime) -> AuditEvent<'static> {
     let user = "arn:aws:iam::123456789012:user/asset-sync";
     AuditEvent {
         event_version: "1.08".into(),
@@ -22,21 +22,17 @@ fn event(now: OffsetDateTime) -> AuditEvent {
             user_name: Some("asset-sync".into()),
             invoked_by: None,
         },
-        event_time: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        event_time: s9_audit::event_time(now),
         event_source: "secretsmanager.amazonaws.com".into(),
         event_name: "GetSecretValue".into(),
         aws_region: "us-east-1".into(),
         source_ip_address: "127.0.0.1".into(),
         user_agent: "aws-sdk-rust/1.3.9 os/linux lang/rust/1.88.0".into(),
-        request_parameters: Some(
-            serde_json::json!({"secretId": "signal9-advisor/api-credentials"}),
-        ),
+        request_parameters: Members::sanitize(br#"{"SecretId":"signal9-advisor/api-credentials"}"#),
         response_elements: None,
         error_code: None,
         error_message: None,
-        request_id: s9_audit::new_id(),
+        request_id: s9_audit::new_id().into(),
         event_id: s9_audit::new_id(),
         read_only: true,
         resources: Vec::new(),

@@ -3,104 +3,109 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
-/// Members of request parameters and response elements that carry secret material; they are
-/// dropped before a record is built, as CloudTrail drops them.
-const SECRET_MEMBERS: [&str; 3] = ["SecretString", "SecretBinary", "RandomPassword"];
+use crate::Members;
 
 /// The `eventType` of what the service does by itself (requests are `AwsApiCall`).
 pub(crate) const SERVICE_EVENT_TYPE: &str = "AwsServiceEvent";
 
-/// Text that is most often one of a few constants: borrowed then, so a record costs no
-/// allocation for it.
+/// Text that is one of a few constants, or else owned: a record costs no allocation for it.
 pub type Text = Cow<'static, str>;
 
-/// One audited event (CloudTrail `eventVersion` 1.08 shape).
+/// Text borrowed from what a record describes while it is built (the request, the caller's
+/// identity), owned once read back: building a request's record copies none of it.
+pub type Borrowed<'a> = Cow<'a, str>;
+
+/// `eventTime` as CloudTrail writes it: UTC, to the second (`2026-11-27T10:00:00Z`).
+/// Written digit by digit: every request needs one.
+pub fn event_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let year = u32::try_from(t.year().clamp(0, 9999)).unwrap_or_default();
+    let mut text = *b"0000-00-00T00:00:00Z";
+    for (at, width, value) in [
+        (0, 4, year),
+        (5, 2, u32::from(u8::from(t.month()))),
+        (8, 2, u32::from(t.day())),
+        (11, 2, u32::from(t.hour())),
+        (14, 2, u32::from(t.minute())),
+        (17, 2, u32::from(t.second())),
+    ] {
+        let mut rest = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// One audited event (CloudTrail `eventVersion` 1.08 shape). `AuditEvent<'static>` is one
+/// read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
+pub struct AuditEvent<'a> {
     pub event_version: Text,
-    pub user_identity: UserIdentity,
-    /// `2026-11-27T10:00:00Z`.
+    pub user_identity: UserIdentity<'a>,
+    /// `2026-11-27T10:00:00Z` ([`event_time`]).
     pub event_time: String,
     pub event_source: Text,
     pub event_name: Text,
-    pub aws_region: String,
+    pub aws_region: Borrowed<'a>,
     #[serde(rename = "sourceIPAddress")]
-    pub source_ip_address: String,
-    pub user_agent: String,
-    pub request_parameters: Option<Value>,
-    pub response_elements: Option<Value>,
+    pub source_ip_address: Borrowed<'a>,
+    pub user_agent: Borrowed<'a>,
+    /// What the request asked, as [`Members`] record it.
+    pub request_parameters: Option<Members>,
+    /// What a change answered, as [`Members`] record it (never an answer carrying secret
+    /// material); for a service event, its details.
+    pub response_elements: Option<Members>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
+    pub error_message: Option<Borrowed<'a>>,
     #[serde(rename = "requestID")]
-    pub request_id: String,
+    pub request_id: Borrowed<'a>,
     #[serde(rename = "eventID")]
     pub event_id: String,
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<Resource>,
+    pub resources: Vec<Resource<'a>>,
     /// `AwsApiCall` for requests, `AwsServiceEvent` for what the service does by itself.
     pub event_type: Text,
     pub management_event: bool,
-    pub recipient_account_id: String,
+    pub recipient_account_id: Borrowed<'a>,
     pub event_category: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserIdentity {
+pub struct UserIdentity<'a> {
     /// `IAMUser`, `AssumedRole`, `AWSService`, or `Unknown` for unauthenticated requests.
     #[serde(rename = "type")]
     pub kind: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principal_id: Option<String>,
+    pub principal_id: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
+    pub arn: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub account_id: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
+    pub user_name: Option<Borrowed<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invoked_by: Option<String>,
+    pub invoked_by: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resource {
+pub struct Resource<'a> {
     #[serde(rename = "ARN")]
-    pub arn: String,
+    pub arn: Borrowed<'a>,
     #[serde(rename = "accountId")]
-    pub account_id: String,
+    pub account_id: Borrowed<'a>,
     #[serde(rename = "type")]
     pub kind: Text,
-}
-
-/// `SecretId` → `secretId`, in place (request members are ASCII).
-fn lower_first(mut name: String) -> String {
-    if let Some(first) = name.get_mut(..1) {
-        first.make_ascii_lowercase();
-    }
-    name
-}
-
-/// A request body or response, as CloudTrail records it: members in camelCase, secret
-/// material removed (at any depth). Takes the value apart rather than copying it.
-pub fn sanitize(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, _)| !SECRET_MEMBERS.contains(&k.as_str()))
-                .map(|(k, v)| (lower_first(k), sanitize(v)))
-                .collect::<Map<String, Value>>(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(sanitize).collect()),
-        other => other,
-    }
 }
 
 /// What the live stream ([`crate::AuditLog::subscribe`]) tells of a written record: who did
@@ -127,74 +132,73 @@ pub struct Recorded {
     pub reason: Option<String>,
 }
 
+/// A found member, if it reads as a `T`.
+fn read<T: serde::de::DeserializeOwned>(value: Option<&RawValue>) -> Option<T> {
+    serde_json::from_str(value?.get()).ok()
+}
+
 impl Recorded {
-    pub(crate) fn new(event: AuditEvent, time: time::OffsetDateTime) -> Self {
+    pub(crate) fn new(event: AuditEvent<'_>, time: time::OffsetDateTime) -> Self {
         let service_event = event.event_type == SERVICE_EVENT_TYPE;
-        let mut request = match event.request_parameters {
-            Some(Value::Object(members)) => members,
-            _ => Map::new(),
-        };
-        let secret_id = match request.remove("secretId") {
-            Some(Value::String(id)) => Some(id),
-            _ => None,
-        };
-        let secret_id_list = match request.remove("secretIdList") {
-            Some(Value::Array(ids)) => ids
-                .into_iter()
-                .filter_map(|id| match id {
-                    Value::String(id) => Some(id),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let reason = match event.response_elements.filter(|_| service_event) {
-            Some(Value::Object(mut details)) => match details.remove("reason") {
-                Some(Value::String(reason)) => Some(reason),
-                _ => None,
-            },
-            _ => None,
-        };
+        let [secret_id, secret_id_list] = event
+            .request_parameters
+            .as_ref()
+            .map_or([None; 2], |r| r.find(["secretId", "secretIdList"]));
+        let reason = event
+            .response_elements
+            .as_ref()
+            .filter(|_| service_event)
+            .and_then(|details| details.get("reason"));
         Self {
             time,
             event_name: event.event_name,
             service_event,
-            principal: event.user_identity.arn,
-            region: event.aws_region,
-            secret_arns: event.resources.into_iter().map(|r| r.arn).collect(),
-            secret_id,
-            secret_id_list,
-            error_code: event.error_code,
+            principal: event.user_identity.arn.map(Cow::into_owned),
+            region: event.aws_region.into_owned(),
+            secret_arns: event
+                .resources
+                .into_iter()
+                .map(|r| r.arn.into_owned())
+                .collect(),
+            secret_id: read(secret_id),
+            secret_id_list: read(secret_id_list).unwrap_or_default(),
+            error_code: event.error_code.map(Cow::into_owned),
             reason,
         }
     }
 }
 
-impl AuditEvent {
+impl AuditEvent<'_> {
     /// The secret ARNs this event names, for queries.
     pub fn secret_arns(&self) -> impl Iterator<Item = &str> {
-        self.resources.iter().map(|r| r.arn.as_str())
+        self.resources.iter().map(|r| r.arn.as_ref())
     }
 
     /// The `secretId` the request named, if any.
-    pub fn secret_id(&self) -> Option<&str> {
-        self.request_parameters.as_ref()?.get("secretId")?.as_str()
+    pub fn secret_id(&self) -> Option<String> {
+        self.request_parameters.as_ref()?.get("secretId")
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use time::macros::datetime;
+
     use super::*;
 
     #[test]
-    fn secret_members_are_dropped_at_any_depth() {
-        let v = serde_json::json!({
-            "SecretId": "a", "SecretString": "canary", "SecretBinary": "Y2FuYXJ5",
-            "SecretValues": [{"ARN": "x", "SecretString": "canary"}], "RandomPassword": "canary"
-        });
-        let s = sanitize(v);
-        assert!(!s.to_string().contains("canary") && !s.to_string().contains("Y2FuYXJ5"));
-        assert_eq!(s["secretId"], "a");
-        assert_eq!(s["secretValues"][0]["aRN"], "x");
+    fn event_times_are_utc_to_the_second() {
+        assert_eq!(
+            event_time(datetime!(2026-03-06 21:22:54.987654321 UTC)),
+            "2026-03-06T21:22:54Z"
+        );
+        assert_eq!(
+            event_time(datetime!(0999-12-31 23:59:59 -01:00)),
+            "1000-01-01T00:59:59Z"
+        );
+        assert_eq!(
+            event_time(datetime!(2026-01-02 03:04:05 UTC)),
+            "2026-01-02T03:04:05Z"
+        );
     }
 }

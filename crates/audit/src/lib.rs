@@ -8,15 +8,17 @@
 mod event;
 mod files;
 mod log;
+mod members;
 pub mod query;
 mod signer;
 pub mod verify;
 
-pub use event::{AuditEvent, Recorded, Resource, Text, UserIdentity, sanitize};
+pub use event::{AuditEvent, Borrowed, Recorded, Resource, Text, UserIdentity, event_time};
 pub use log::{
     AuditConfig, AuditLog, DigestSummary, FsyncPolicy, IdleWriter, PendingRecord, Written,
     service_event,
 };
+pub use members::Members;
 pub use signer::{PublicKey, Signer};
 
 /// A random (v4) UUID in lowercase hyphenated form, as request and event ids are; encoded

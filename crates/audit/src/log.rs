@@ -38,7 +38,7 @@ impl FsyncPolicy {
     pub const DEFAULT: Self = Self::Interval(Duration::from_millis(10));
 
     /// Records of this event are answered only once fsynced.
-    fn waits_for_fsync(self, event: &AuditEvent) -> bool {
+    fn waits_for_fsync(self, event: &AuditEvent<'_>) -> bool {
         match self {
             Self::Always => true,
             Self::Interval(_) => !event.read_only,
@@ -298,7 +298,7 @@ impl AuditLog {
     /// drop) it promptly: the queue may be waiting for it to write the group.
     pub fn record(
         &self,
-        event: AuditEvent,
+        event: AuditEvent<'_>,
         now: OffsetDateTime,
     ) -> Result<PendingRecord, AuditError> {
         let (done, rx) = oneshot::channel();
@@ -311,7 +311,7 @@ impl AuditLog {
     }
 
     /// Appends `event` without waiting for it.
-    pub fn record_detached(&self, event: AuditEvent, now: OffsetDateTime) {
+    pub fn record_detached(&self, event: AuditEvent<'_>, now: OffsetDateTime) {
         match self.inner.submit(event, now, None) {
             Ok(true) => self.inner.lead(),
             Ok(false) => {}
@@ -355,7 +355,7 @@ impl AuditLog {
 impl Shared {
     fn submit(
         &self,
-        event: AuditEvent,
+        event: AuditEvent<'_>,
         now: OffsetDateTime,
         done: Option<oneshot::Sender<Signal>>,
     ) -> Result<bool, AuditError> {
@@ -949,7 +949,11 @@ impl Writer {
     }
 
     /// Appends one event the log writes by itself.
-    fn append_event(&mut self, event: &AuditEvent, now: OffsetDateTime) -> Result<(), AuditError> {
+    fn append_event(
+        &mut self,
+        event: &AuditEvent<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(), AuditError> {
         let json = serde_json::to_vec(event).map_err(|e| AuditError::Io(e.to_string()))?;
         self.append_group(now, std::iter::once(json.as_slice()))
             .map(drop)
@@ -994,7 +998,7 @@ impl Writer {
         now: OffsetDateTime,
         name: &'static str,
         details: serde_json::Value,
-    ) -> AuditEvent {
+    ) -> AuditEvent<'static> {
         crate::service_event(&self.config.account_id, now, name, details)
     }
 
@@ -1118,43 +1122,43 @@ pub fn service_event(
     now: OffsetDateTime,
     name: impl Into<crate::Text>,
     details: serde_json::Value,
-) -> AuditEvent {
+) -> AuditEvent<'static> {
     AuditEvent {
         event_version: "1.08".into(),
         user_identity: UserIdentity {
             kind: "AWSService".into(),
             principal_id: None,
             arn: None,
-            account_id: Some(account_id.to_owned()),
+            account_id: Some(account_id.to_owned().into()),
             access_key_id: None,
             user_name: None,
             invoked_by: Some("secretsmanager.amazonaws.com".into()),
         },
-        event_time: files::rfc3339(now),
+        event_time: crate::event_time(now),
         event_source: "secretsmanager.amazonaws.com".into(),
         event_name: name.into(),
-        aws_region: String::new(),
+        aws_region: "".into(),
         source_ip_address: "secretsmanager.amazonaws.com".into(),
         user_agent: "secretsmanager.amazonaws.com".into(),
         request_parameters: None,
         response_elements: None,
         error_code: None,
         error_message: None,
-        request_id: crate::new_id(),
+        request_id: crate::new_id().into(),
         event_id: crate::new_id(),
         read_only: false,
         resources: Vec::new(),
         event_type: crate::event::SERVICE_EVENT_TYPE.into(),
         management_event: true,
-        recipient_account_id: account_id.into(),
+        recipient_account_id: account_id.to_owned().into(),
         event_category: "Management".into(),
     }
     .with_details(details)
 }
 
-impl AuditEvent {
+impl AuditEvent<'_> {
     fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.response_elements = Some(details);
+        self.response_elements = Some(crate::Members::from_value(&details));
         self
     }
 }

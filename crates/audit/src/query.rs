@@ -25,7 +25,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, e: &AuditEvent) -> bool {
+    pub fn matches(&self, e: &AuditEvent<'_>) -> bool {
         let time = OffsetDateTime::parse(&e.event_time, &Rfc3339).ok();
         if self.from.is_some_and(|f| time.is_none_or(|t| t < f))
             || self.to.is_some_and(|to| time.is_none_or(|t| t > to))
@@ -46,7 +46,7 @@ impl Filter {
             return false;
         }
         if let Some(s) = &self.secret {
-            let named = e.secret_id() == Some(s.as_str())
+            let named = e.secret_id().as_deref() == Some(s.as_str())
                 || e.secret_arns()
                     .any(|a| a == s || a.contains(&format!(":secret:{s}-")));
             if !named {
@@ -73,7 +73,7 @@ impl Filter {
 /// offset after the last one (where to read on from, once more is written). Only what lies
 /// past `offset` is read, so following a trail rereads nothing; bytes, not text, as a line
 /// being written (or torn by a crash) may end inside a character.
-pub fn read_from(path: &Path, offset: u64) -> Result<(Vec<AuditEvent>, u64), AuditError> {
+pub fn read_from(path: &Path, offset: u64) -> Result<(Vec<AuditEvent<'static>>, u64), AuditError> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| {
@@ -88,7 +88,7 @@ pub fn read_from(path: &Path, offset: u64) -> Result<(Vec<AuditEvent>, u64), Aud
         let Ok(l) = serde_json::from_slice::<Line<'_>>(line) else {
             continue;
         };
-        if let Ok(event) = serde_json::from_str::<AuditEvent>(l.event.get()) {
+        if let Ok(event) = serde_json::from_str::<AuditEvent<'static>>(l.event.get()) {
             out.push(event);
         }
     }
@@ -101,7 +101,7 @@ pub fn log_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, AuditError> {
 }
 
 /// Every record in `dir` that `filter` matches, oldest first.
-pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<AuditEvent>, AuditError> {
+pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<AuditEvent<'static>>, AuditError> {
     let mut out = Vec::new();
     for path in log_files(dir)? {
         out.extend(

@@ -400,7 +400,7 @@ async fn concurrent_submitters(idle: Option<IdleWriter>) {
     let mut seen = std::collections::HashSet::new();
     for e in query::query(&t.logs, &query::Filter::default()).expect("query") {
         let details = e.response_elements.expect("details");
-        let key = (details["task"].as_u64(), details["i"].as_u64());
+        let key = (details.get::<u64>("task"), details.get::<u64>("i"));
         assert!(seen.insert(key), "{key:?} written twice");
     }
     assert_eq!(seen.len(), TASKS * EACH, "every record is written");
@@ -433,7 +433,7 @@ fn an_idle_worker_writes_the_queue_its_leader_left() {
         let written: Vec<_> = query::query(&t.logs, &query::Filter::default())
             .expect("query")
             .into_iter()
-            .map(|e| e.response_elements.expect("details")["i"].as_u64())
+            .map(|e| e.response_elements.expect("details").get::<u64>("i"))
             .collect();
         assert_eq!(written, [Some(0), Some(1)], "both, in the order queued");
     });

@@ -180,6 +180,7 @@ fn print(e: &AuditEvent, output: Output) -> anyhow::Result<()> {
                 .unwrap_or(&e.user_identity.kind),
             e.source_ip_address,
             e.secret_id()
+                .as_deref()
                 .or_else(|| e.secret_arns().next())
                 .unwrap_or("-"),
             e.error_code.as_deref().unwrap_or("ok"),

@@ -5,9 +5,8 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use s9_audit::{AuditEvent, Resource, Text, UserIdentity, sanitize};
+use s9_audit::{AuditEvent, Members, Resource, Text, UserIdentity};
 use s9_wire::{ApiError, Operation};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::principals::Principal;
@@ -35,14 +34,13 @@ fn returns_secret(op: Operation) -> bool {
     )
 }
 
-pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> AuditEvent {
-    let parse = |bytes: &[u8]| {
-        serde_json::from_slice::<Value>(bytes)
-            .ok()
-            .filter(Value::is_object)
-            .map(sanitize)
-    };
-    let request_parameters = parse(x.body);
+/// `x`'s record, borrowing from it: building it copies none of the request.
+pub(crate) fn event<'a>(
+    x: &Exchange<'a>,
+    account_id: &'a str,
+    now: OffsetDateTime,
+) -> AuditEvent<'a> {
+    let request_parameters = Members::sanitize(x.body);
     let (response_elements, error_code, error_message) = match x.outcome {
         // Like CloudTrail, responses are recorded for changes only (and never when they
         // carry secret material).
@@ -52,44 +50,42 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
         {
             (None, None, None)
         }
-        Ok(body) => (parse(body), None, None),
+        Ok(body) => (Members::sanitize(body), None, None),
         Err(e) => (
             None,
-            Some(e.code.as_str().to_owned()),
-            Some(e.message.clone()),
+            Some(e.code.as_str().into()),
+            Some(e.message.as_str().into()),
         ),
     };
-    let mut resources = Vec::new();
     let arn = response_elements
         .as_ref()
-        .and_then(|r| r.get("aRN"))
-        .and_then(Value::as_str)
+        .and_then(|r| r.get::<String>("aRN"))
         .or_else(|| {
             request_parameters
                 .as_ref()
-                .and_then(|r| r.get("secretId"))
-                .and_then(Value::as_str)
+                .and_then(|r| r.get::<String>("secretId"))
                 .filter(|s| s.starts_with("arn:"))
         });
-    if let Some(arn) = arn {
-        resources.push(Resource {
-            arn: arn.to_owned(),
-            account_id: account_id.to_owned(),
+    let resources = arn
+        .map(|arn| Resource {
+            arn: arn.into(),
+            account_id: account_id.into(),
             kind: "AWS::SecretsManager::Secret".into(),
-        });
-    }
+        })
+        .into_iter()
+        .collect();
     let user_identity = match x.principal {
         Some(p) => {
             let (kind, user_name) = match p.arn.rsplit_once(":user/") {
-                Some((_, name)) => ("IAMUser", Some(name.to_owned())),
+                Some((_, name)) => ("IAMUser", Some(name.into())),
                 None => ("AssumedRole", None),
             };
             UserIdentity {
                 kind: kind.into(),
-                principal_id: Some(p.access_key_id.clone()),
-                arn: Some(p.arn.clone()),
-                account_id: Some(account_id.to_owned()),
-                access_key_id: Some(p.access_key_id.clone()),
+                principal_id: Some(p.access_key_id.as_str().into()),
+                arn: Some(p.arn.as_str().into()),
+                account_id: Some(account_id.into()),
+                access_key_id: Some(p.access_key_id.as_str().into()),
                 user_name,
                 invoked_by: None,
             }
@@ -99,7 +95,7 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
             principal_id: None,
             arn: None,
             account_id: None,
-            access_key_id: x.access_key_id.map(str::to_owned),
+            access_key_id: x.access_key_id.map(Into::into),
             user_name: None,
             invoked_by: None,
         },
@@ -116,29 +112,27 @@ pub(crate) fn event(x: &Exchange<'_>, account_id: &str, now: OffsetDateTime) -> 
     AuditEvent {
         event_version: "1.08".into(),
         user_identity,
-        event_time: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        event_time: s9_audit::event_time(now),
         event_source: "secretsmanager.amazonaws.com".into(),
         event_name,
-        aws_region: x.region.unwrap_or_default().to_owned(),
+        aws_region: x.region.unwrap_or_default().into(),
         source_ip_address: {
             let mut ip = String::with_capacity(15);
             let _ = write!(ip, "{}", x.peer.ip());
-            ip
+            ip.into()
         },
-        user_agent: x.user_agent.to_owned(),
+        user_agent: x.user_agent.into(),
         request_parameters,
         response_elements,
         error_code,
         error_message,
-        request_id: x.request_id.to_owned(),
+        request_id: x.request_id.into(),
         event_id: s9_audit::new_id(),
         read_only: x.op.is_some_and(Operation::is_read_only),
         resources,
         event_type: "AwsApiCall".into(),
         management_event: true,
-        recipient_account_id: account_id.to_owned(),
+        recipient_account_id: account_id.into(),
         event_category: "Management".into(),
     }
 }

@@ -423,8 +423,8 @@ async fn purge_loop(service: Arc<Service>, audit: Option<AuditLog>, every: Durat
                             serde_json::json!({"aRN": arn, "reason": "recovery window ended"}),
                         );
                         event.resources.push(s9_audit::Resource {
-                            arn: arn.clone(),
-                            account_id: service.account_id().to_owned(),
+                            arn: arn.as_str().into(),
+                            account_id: service.account_id().into(),
                             kind: "AWS::SecretsManager::Secret".into(),
                         });
                         audit.record_detached(event, now);

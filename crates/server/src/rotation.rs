@@ -427,8 +427,8 @@ impl RotationEvents for Notices {
             let account = self.service.account_id();
             let mut event = s9_audit::service_event(account, now, name, details);
             event.resources.push(Resource {
-                arn: arn.clone(),
-                account_id: account.to_owned(),
+                arn: arn.as_str().into(),
+                account_id: account.into(),
                 kind: "AWS::SecretsManager::Secret".into(),
             });
             audit.record_detached(event, now);
