@@ -365,7 +365,7 @@ impl Shared {
         }
         JSON.with_borrow_mut(|json| {
             json.clear();
-            serde_json::to_writer(&mut *json, &event).map_err(|e| AuditError::Io(e.to_string()))?;
+            event.write_json(json);
             let durable = self.fsync.waits_for_fsync(&event);
             // Taken apart (or dropped) here, by the thread that built it.
             let recorded = self
@@ -954,7 +954,8 @@ impl Writer {
         event: &AuditEvent<'_>,
         now: OffsetDateTime,
     ) -> Result<(), AuditError> {
-        let json = serde_json::to_vec(event).map_err(|e| AuditError::Io(e.to_string()))?;
+        let mut json = Vec::new();
+        event.write_json(&mut json);
         self.append_group(now, std::iter::once(json.as_slice()))
             .map(drop)
     }

@@ -22,10 +22,25 @@ fn is_secret(name: &str) -> bool {
     SECRET_MEMBERS.iter().any(|m| m.eq_ignore_ascii_case(name))
 }
 
-/// A JSON object as a record holds it (see the module docs), kept as its text.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Members(Box<RawValue>);
+/// A JSON object as a record holds it (see the module docs), kept as its text (valid JSON:
+/// written by the copy, or read back as a [`RawValue`]).
+#[derive(Clone)]
+pub struct Members(Box<str>);
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::from_str::<&RawValue>(&self.0)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(Self(raw.get().into()))
+    }
+}
 
 impl Members {
     /// `json` (a request body or response), as CloudTrail records it; `None` unless it is a
@@ -38,14 +53,12 @@ impl Members {
         let mut de = serde_json::Deserializer::from_slice(json);
         CopyValue::new(&mut out).deserialize(&mut de).ok()?;
         de.end().ok()?;
-        let text = String::from_utf8(out).ok()?;
-        RawValue::from_string(text).ok().map(Self)
+        String::from_utf8(out).ok().map(|text| Self(text.into()))
     }
 
     /// Details the service itself gives (of its own events): recorded as they are.
     pub fn from_value(details: &serde_json::Value) -> Self {
-        // A `Value` always serializes to valid JSON (`null` is the default).
-        Self(RawValue::from_string(details.to_string()).unwrap_or_default())
+        Self(details.to_string().into())
     }
 
     /// The member `name` (top level), if it is there and reads as a `T`.
@@ -57,13 +70,13 @@ impl Members {
     /// The top-level members named `names`, found in one pass, each as its JSON text; the
     /// last of the same name counts, as in a `serde_json::Value`.
     pub fn find<const N: usize>(&self, names: [&str; N]) -> [Option<&RawValue>; N] {
-        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        let mut de = serde_json::Deserializer::from_str(&self.0);
         de.deserialize_map(Find { names }).unwrap_or([None; N])
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 }
 
