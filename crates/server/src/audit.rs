@@ -2,9 +2,6 @@
 //! never a secret value (request and response members holding one are dropped, and the
 //! responses of value-returning operations are not recorded at all, as CloudTrail does).
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-
 use s9_audit::{AuditEvent, Members, Resource, Text, UserIdentity};
 use s9_wire::{ApiError, Operation};
 use time::OffsetDateTime;
@@ -20,7 +17,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) principal: Option<&'a Principal>,
     pub(crate) access_key_id: Option<&'a str>,
     pub(crate) region: Option<&'a str>,
-    pub(crate) peer: SocketAddr,
+    pub(crate) source_ip: &'a str,
     pub(crate) user_agent: &'a str,
     pub(crate) body: &'a [u8],
     pub(crate) outcome: Result<&'a [u8], &'a ApiError>,
@@ -116,11 +113,7 @@ pub(crate) fn event<'a>(
         event_source: "secretsmanager.amazonaws.com".into(),
         event_name,
         aws_region: x.region.unwrap_or_default().into(),
-        source_ip_address: {
-            let mut ip = String::with_capacity(15);
-            let _ = write!(ip, "{}", x.peer.ip());
-            ip.into()
-        },
+        source_ip_address: x.source_ip.into(),
         user_agent: x.user_agent.into(),
         request_parameters,
         response_elements,

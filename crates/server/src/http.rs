@@ -22,10 +22,27 @@ use crate::principals::Principal;
 /// The service name SigV4 credential scopes must carry.
 const SIGNING_SERVICE: &str = "secretsmanager";
 
+/// The other end of a connection: its address, and its IP as audit records write it
+/// (formatted once per connection, not per request).
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    addr: SocketAddr,
+    ip: Arc<str>,
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            ip: addr.ip().to_string().into(),
+        }
+    }
+}
+
 pub(crate) async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let request_id = s9_audit::new_id();
     // Every log line of the request carries its id (also sent as x-amzn-RequestId).
@@ -38,7 +55,7 @@ pub(crate) async fn handle(
 async fn handle_in_span(
     state: Arc<AppState>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    Peer { addr: peer, ip }: Peer,
     request_id: String,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
@@ -113,7 +130,7 @@ async fn handle_in_span(
             principal,
             access_key_id: access_key_id.as_deref(),
             region: region.as_deref(),
-            peer,
+            source_ip: &ip,
             user_agent,
             body: &body,
             outcome: result.as_deref(),

@@ -343,7 +343,8 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let state = Arc::clone(&state);
-                    let service = service_fn(move |req| http::handle(Arc::clone(&state), req, peer));
+                    let from = http::Peer::new(peer);
+                    let service = service_fn(move |req| http::handle(Arc::clone(&state), req, from.clone()));
                     let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
