@@ -98,14 +98,31 @@ impl Chain {
         self.0.update(bytes);
     }
 
-    /// The hash of everything so far, hex (the chain goes on).
-    pub(crate) fn head(&self) -> String {
-        to_hex(self.0.clone().finish().as_ref())
+    /// The hash of everything so far (the chain goes on).
+    pub(crate) fn head(&self) -> Hex {
+        Hex::of(self.0.clone().finish().as_ref())
     }
 
     /// The SHA-256 of the whole file, hex.
     pub(crate) fn finish(self) -> String {
         to_hex(self.0.finish().as_ref())
+    }
+}
+
+/// A SHA-256 in lowercase hex, on the stack: every record needs one.
+#[derive(Clone, Copy)]
+pub(crate) struct Hex([u8; 64]);
+
+impl Hex {
+    fn of(digest: &[u8]) -> Self {
+        let mut hex = [b'0'; 64];
+        // Cannot fail: a SHA-256 is 32 bytes.
+        let _ = hex::encode_to_slice(digest, &mut hex);
+        Self(hex)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

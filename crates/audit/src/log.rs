@@ -909,16 +909,18 @@ impl Writer {
             chain.update(buf);
         }
         let (mut seq, mut last) = (current.seq, None);
+        let mut digits = itoa::Buffer::new();
         for event in events {
             seq += 1;
             let start = buf.len();
-            // Writing into a Vec cannot fail.
-            let _ = write!(buf, "{{\"seq\":{seq},\"event\":");
+            buf.extend_from_slice(b"{\"seq\":");
+            buf.extend_from_slice(digits.format(seq).as_bytes());
+            buf.extend_from_slice(b",\"event\":");
             buf.extend_from_slice(event);
             chain.update(&buf[start..]);
             let hash = chain.head();
             let start = buf.len();
-            files::push_hash_member(buf, &hash);
+            files::push_hash_member(buf, hash.as_str());
             chain.update(&buf[start..]);
             last = Some(hash);
         }
@@ -938,7 +940,7 @@ impl Writer {
         }
         current.seq = seq;
         if let Some(last) = last {
-            current.last_hash = last;
+            current.last_hash = last.as_str().to_owned();
         }
         self.unsynced = self.config.fsync != FsyncPolicy::Always;
         let appended = (Arc::clone(&current.file), current.bytes);

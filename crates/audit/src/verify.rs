@@ -154,7 +154,7 @@ fn check_chain(
             .strip_suffix(member.as_slice())
             .ok_or_else(|| format!("record {count}: content edited"))?;
         chain.update(covered);
-        if chain.head() != l.hash {
+        if chain.head().as_str() != l.hash {
             return Err(format!("record {count}: content edited"));
         }
         chain.update(&member);

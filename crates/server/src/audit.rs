@@ -58,10 +58,11 @@ pub(crate) fn event<'a>(
         .as_ref()
         .and_then(|r| r.get::<String>("aRN"))
         .or_else(|| {
-            request_parameters
-                .as_ref()
-                .and_then(|r| r.get::<String>("secretId"))
-                .filter(|s| s.starts_with("arn:"))
+            // Most requests name a secret by name: seen without reading the id (the copy
+            // writes letters unescaped, so an ARN starts `"arn:`).
+            let [id] = request_parameters.as_ref()?.find(["secretId"]);
+            let id = id.filter(|id| id.get().starts_with("\"arn:"))?;
+            serde_json::from_str(id.get()).ok()
         });
     let resources = arn
         .map(|arn| Resource {
@@ -73,12 +74,14 @@ pub(crate) fn event<'a>(
         .collect();
     let user_identity = match x.principal {
         Some(p) => {
-            let (kind, user_name) = match p.arn.rsplit_once(":user/") {
-                Some((_, name)) => ("IAMUser", Some(name.into())),
-                None => ("AssumedRole", None),
-            };
+            let user_name = p.user_name.as_deref().map(Into::into);
             UserIdentity {
-                kind: kind.into(),
+                kind: if user_name.is_some() {
+                    "IAMUser"
+                } else {
+                    "AssumedRole"
+                }
+                .into(),
                 principal_id: Some(p.access_key_id.as_str().into()),
                 arn: Some(p.arn.as_str().into()),
                 account_id: Some(account_id.into()),

@@ -21,6 +21,8 @@ pub struct Principal {
     /// The credentials-file profile the key came from.
     pub profile: String,
     pub access_key_id: String,
+    /// The user's name, when the ARN names an IAM user (`userIdentity.userName`).
+    pub user_name: Option<String>,
     secret_key: SecretKey,
     /// Identity policies.
     pub policies: Arc<[NamedPolicy]>,
@@ -43,10 +45,12 @@ impl Principal {
         let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
         context.set("aws:PrincipalAccount", account);
         let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let mut user_name = None;
         match resource.split_once('/') {
             Some(("user", name)) => {
                 context.set("aws:PrincipalType", "User");
                 context.set("aws:username", name.to_owned());
+                user_name = Some(name.to_owned());
             }
             Some(("role", _)) => {
                 context.set("aws:PrincipalType", "AssumedRole");
@@ -61,6 +65,7 @@ impl Principal {
             arn,
             profile,
             access_key_id,
+            user_name,
             secret_key,
             policies,
             context: Arc::new(context),
