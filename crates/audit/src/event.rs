@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::Members;
+use crate::members::read;
 
 /// The `eventType` of what the service does by itself (requests are `AwsApiCall`).
 pub(crate) const SERVICE_EVENT_TYPE: &str = "AwsServiceEvent";
@@ -261,11 +261,6 @@ fn needs_escape(bytes: &[u8]) -> bool {
         }
     }
     chunks.remainder().iter().any(|&b| escaped(b))
-}
-
-/// A found member, if it reads as a `T`.
-fn read<T: serde::de::DeserializeOwned>(value: Option<&RawValue>) -> Option<T> {
-    serde_json::from_str(value?.get()).ok()
 }
 
 impl Recorded {

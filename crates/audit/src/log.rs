@@ -1144,7 +1144,7 @@ pub fn service_event(
         source_ip_address: "secretsmanager.amazonaws.com".into(),
         user_agent: "secretsmanager.amazonaws.com".into(),
         request_parameters: None,
-        response_elements: None,
+        response_elements: Some(crate::Members::from_value(&details)),
         error_code: None,
         error_message: None,
         request_id: crate::new_id().into(),
@@ -1155,14 +1155,6 @@ pub fn service_event(
         management_event: true,
         recipient_account_id: account_id.to_owned().into(),
         event_category: "Management".into(),
-    }
-    .with_details(details)
-}
-
-impl AuditEvent<'_> {
-    fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.response_elements = Some(crate::Members::from_value(&details));
-        self
     }
 }
 

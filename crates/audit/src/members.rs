@@ -64,7 +64,7 @@ impl Members {
     /// The member `name` (top level), if it is there and reads as a `T`.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
         let [value] = self.find([name]);
-        serde_json::from_str(value?.get()).ok()
+        read(value)
     }
 
     /// The top-level members named `names`, found in one pass, each as its JSON text; the
@@ -84,6 +84,11 @@ impl PartialEq for Members {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
+}
+
+/// A member [`Members::find`] found, if it reads as a `T`.
+pub(crate) fn read<T: DeserializeOwned>(value: Option<&RawValue>) -> Option<T> {
+    serde_json::from_str(value?.get()).ok()
 }
 
 /// Holds no secret material: that never gets in.
