@@ -14,6 +14,15 @@ pub(crate) enum AlarmsCommand {
     List(ListArgs),
     /// State changes, newest last, with how their notifications went.
     History(HistoryArgs),
+    /// The rules a service config runs (the defaults without one), one line each.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RulesArgs {
+    /// The service config (`serve --config`); without it, the default rules.
+    #[arg(long, env = "S9_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +55,20 @@ enum Output {
     Json,
 }
 
+/// The alarm states of the server whose data directory this is; a directory no server ever
+/// used is an error, not "no alarm yet".
 fn load(data_dir: &std::path::Path) -> anyhow::Result<Snapshot> {
+    if !data_dir.join("secrets.redb").is_file() {
+        return Err(crate::api::Failure::new(
+            crate::api::exit::FAILURE,
+            format!(
+                "{} is not the data directory of a Signal9 Secrets server (no secrets.redb in it)",
+                data_dir.display()
+            ),
+            Some("pass the server's --data-dir (or set S9_DATA_DIR)"),
+        )
+        .into());
+    }
     Ok(Snapshot::read(&data_dir.join("alarms.json"))?)
 }
 
@@ -86,6 +108,16 @@ pub(crate) fn run(command: AlarmsCommand) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        AlarmsCommand::Rules(args) => {
+            let settings = match &args.config {
+                Some(path) => s9_server::ServiceConfig::load(path)?.alarms,
+                None => s9_server::alarms::AlarmSettings::default(),
+            };
+            for rule in crate::serve::with_stack_rules(settings)?.rules {
+                println!("{:<28} {}", rule.name, rule.kind.name());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         AlarmsCommand::History(args) => {
             let snapshot = load(&args.data_dir)?;

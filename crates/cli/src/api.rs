@@ -9,6 +9,7 @@ use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 /// Exit codes of the API commands (documented in README and `--help`).
 pub(crate) mod exit {
     pub(crate) const FAILURE: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
     pub(crate) const NOT_FOUND: u8 = 3;
     pub(crate) const DENIED: u8 = 4;
     pub(crate) const UNAVAILABLE: u8 = 5;
@@ -48,7 +49,9 @@ pub(crate) struct ApiArgs {
 }
 
 impl ApiArgs {
-    pub(crate) async fn sdk_config(&self) -> aws_config::SdkConfig {
+    /// The SDK configuration, refused when it names no region: the SDK would only fail
+    /// later with a bare "other".
+    pub(crate) async fn sdk_config(&self) -> Result<aws_config::SdkConfig, Failure> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(endpoint) = &self.endpoint {
             loader = loader.endpoint_url(endpoint);
@@ -59,11 +62,34 @@ impl ApiArgs {
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
         }
-        loader.load().await
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "no AWS region is configured",
+                Some(
+                    "pass --region, or export AWS_REGION and AWS_DEFAULT_REGION (the aws CLI v1 reads only the latter), or set `region` in ~/.aws/config",
+                ),
+            ));
+        }
+        let provider = config.credentials_provider();
+        if let Some(provider) = provider {
+            use aws_sdk_secretsmanager::config::ProvideCredentials as _;
+            if provider.provide_credentials().await.is_err() {
+                return Err(Failure::new(
+                    exit::DENIED,
+                    "no AWS credentials were found",
+                    Some(
+                        "export AWS_SHARED_CREDENTIALS_FILE (`s9-secrets serve` prints it), pass --profile / set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                    ),
+                ));
+            }
+        }
+        Ok(config)
     }
 
-    pub(crate) async fn client(&self) -> Client {
-        Client::new(&self.sdk_config().await)
+    pub(crate) async fn client(&self) -> Result<Client, Failure> {
+        Ok(Client::new(&self.sdk_config().await?))
     }
 }
 
@@ -154,10 +180,23 @@ impl Failure {
         let code = err.code().unwrap_or_default();
         let message = match err.message() {
             Some(m) => format!("{what}: {code}: {m}"),
-            None => format!(
-                "{what}: {}",
-                std::error::Error::source(err).map_or_else(|| err.to_string(), |s| s.to_string())
-            ),
+            None => {
+                let socket = match err {
+                    SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
+                        d.as_connector_error()
+                    }
+                    _ => None,
+                };
+                match socket {
+                    // The socket's own reason ("Connection refused (os error 111)"), not the
+                    // SDK's wrappers ("dispatch failure: io error").
+                    Some(cause) => format!("{what}: {}", root_cause(cause)),
+                    None => format!(
+                        "{what}: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(err)
+                    ),
+                }
+            }
         };
         let (exit, hint) = match (err, code) {
             (_, "ResourceNotFoundException") => (
@@ -203,6 +242,16 @@ impl Failure {
             hint: hint.map(str::to_owned),
         }
     }
+}
+
+/// The innermost cause of an error: what actually went wrong ("Connection refused (os
+/// error 111)") rather than the SDK's wrapper ("io error", "dispatch failure").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// `map_err` for an SDK call: the failure says what was being done.

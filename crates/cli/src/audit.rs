@@ -22,9 +22,9 @@ pub(crate) enum AuditCommand {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Location {
-    /// The server's data directory.
-    #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
-    data_dir: PathBuf,
+    /// The server's data directory [default: s9-data].
+    #[arg(long, env = "S9_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// The audit directory, if not DATA_DIR/audit.
     #[arg(long)]
     audit_dir: Option<PathBuf>,
@@ -34,16 +34,22 @@ pub(crate) struct Location {
 }
 
 impl Location {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("s9-data"))
+    }
+
     fn dir(&self) -> PathBuf {
         self.audit_dir
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("audit"))
+            .unwrap_or_else(|| self.data_dir().join("audit"))
     }
 
     fn key(&self) -> PathBuf {
         self.audit_key
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("keys").join("audit-signing.p8"))
+            .unwrap_or_else(|| self.data_dir().join("keys").join("audit-signing.p8"))
     }
 }
 
@@ -126,9 +132,25 @@ fn signer_key(path: &Path) -> anyhow::Result<PublicKey> {
 }
 
 fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let location = &args.location;
     let key = match &args.public_key {
         Some(k) => PublicKey::from_base64(k)?,
-        None => signer_key(&args.location.key())?,
+        // A trail copied elsewhere is checked against the key its auditor was given, never
+        // against whatever key happens to sit in ./s9-data.
+        None if location.audit_dir.is_some()
+            && location.audit_key.is_none()
+            && location.data_dir.is_none() =>
+        {
+            return Err(crate::api::Failure::new(
+                crate::api::exit::USAGE,
+                "--audit-dir without --public-key: which key signed this trail?",
+                Some(
+                    "pass --public-key BASE64 (from `s9-secrets audit public-key` on the server), or --data-dir / --audit-key of the server that wrote it",
+                ),
+            )
+            .into());
+        }
+        None => signer_key(&location.key())?,
     };
     let window = Window {
         from: time_arg(args.from.as_ref())?,
@@ -179,14 +201,35 @@ fn print(e: &AuditEvent, output: Output) -> anyhow::Result<()> {
                 .as_deref()
                 .unwrap_or(&e.user_identity.kind),
             e.source_ip_address,
-            e.secret_id()
-                .as_deref()
-                .or_else(|| e.secret_arns().next())
-                .unwrap_or("-"),
+            secret_column(e),
             e.error_code.as_deref().unwrap_or("ok"),
         ),
     }
     Ok(())
+}
+
+/// The SECRET column: the secret's name, whether the request named it by name, full ARN or
+/// partial ARN (the resolved ARN, when the record has one, decides).
+fn secret_column(e: &AuditEvent) -> String {
+    /// `NAME` of `arn:…:secret:NAME-AbCdEf` (full: the random suffix dropped) or of a
+    /// partial ARN `arn:…:secret:NAME`.
+    fn name_of(arn: &str, full: bool) -> &str {
+        let Some((_, name)) = arn.split_once(":secret:") else {
+            return arn;
+        };
+        match name.len().checked_sub(7) {
+            Some(cut) if full && name.as_bytes()[cut] == b'-' => &name[..cut],
+            _ => name,
+        }
+    }
+    if let Some(arn) = e.secret_arns().next() {
+        return name_of(arn, true).to_owned();
+    }
+    match e.secret_id() {
+        Some(id) if id.starts_with("arn:") => name_of(&id, false).to_owned(),
+        Some(id) => id,
+        None => "-".to_owned(),
+    }
 }
 
 fn query_command(args: &QueryArgs) -> anyhow::Result<()> {

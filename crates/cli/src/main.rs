@@ -94,6 +94,22 @@ enum Command {
     Man,
 }
 
+/// Prints the completion script for `shell`.
+///
+/// clap_complete 4.6 names a bash case label of a subcommand of a hyphenated binary
+/// `s9__subcmd__secrets__subcmd__audit` but sets `cmd` to `s9__secrets__subcmd__audit`, so
+/// nothing below the top level completed; the labels are renamed to what `cmd` holds.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "s9-secrets", &mut script);
+    let mut script = String::from_utf8(script)?;
+    if shell == clap_complete::Shell::Bash {
+        script = script.replace("s9__subcmd__secrets__subcmd__", "s9__secrets__subcmd__");
+    }
+    print!("{script}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -118,15 +134,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Apply(args) => stack::apply(args).map(|()| ExitCode::SUCCESS),
         Command::Synth(args) => stack::synth(args).map(|()| ExitCode::SUCCESS),
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "s9-secrets",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions { shell } => completions(shell),
         Command::Man => clap_mangen::Man::new(Cli::command())
             .render(&mut std::io::stdout())
             .map(|()| ExitCode::SUCCESS)

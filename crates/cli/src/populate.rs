@@ -107,13 +107,24 @@ fn request_token(secret_id: &str, document: &SecretString) -> String {
     )
 }
 
+/// The version holding `AWSCURRENT`.
+fn current_version(
+    secret: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput,
+) -> Option<&str> {
+    secret
+        .version_ids_to_stages()?
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id.as_str())
+}
+
 pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
     let creds = read_credentials(args.stdin_json)?;
     let document = creds.to_json();
     let token = request_token(&args.secret_id, &document);
     let runtime = crate::api::runtime()?;
     runtime.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let existing = match client
             .describe_secret()
             .secret_id(&args.secret_id)
@@ -151,11 +162,9 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
                     .map_err(failed(format!("creating {}", args.secret_id)))?;
                 ("created", o.version_id().unwrap_or_default().to_owned())
             }
-            Some(d) => {
-                let known = d
-                    .version_ids_to_stages()
-                    .is_some_and(|m| m.contains_key(&token));
-                let o = client
+            Some(d) if current_version(&d) == Some(token.as_str()) => ("unchanged", token.clone()),
+            Some(_) => {
+                client
                     .put_secret_value()
                     .secret_id(&args.secret_id)
                     .client_request_token(&token)
@@ -163,10 +172,33 @@ pub(crate) fn run(args: PopulateArgs) -> anyhow::Result<()> {
                     .send()
                     .await
                     .map_err(failed(format!("writing {}", args.secret_id)))?;
-                (
-                    if known { "unchanged" } else { "new version" },
-                    o.version_id().unwrap_or_default().to_owned(),
-                )
+                // A version these keys made before keeps its stages when written again (AWS
+                // changes nothing for a known token and value): going back to earlier keys
+                // means moving AWSCURRENT to it.
+                let after = client
+                    .describe_secret()
+                    .secret_id(&args.secret_id)
+                    .send()
+                    .await
+                    .map_err(failed(format!("looking up {}", args.secret_id)))?;
+                match current_version(&after) {
+                    Some(current) if current == token => ("new version", token.clone()),
+                    current => {
+                        client
+                            .update_secret_version_stage()
+                            .secret_id(&args.secret_id)
+                            .version_stage("AWSCURRENT")
+                            .move_to_version_id(&token)
+                            .set_remove_from_version_id(current.map(str::to_owned))
+                            .send()
+                            .await
+                            .map_err(failed(format!(
+                                "making the earlier version of {} current",
+                                args.secret_id
+                            )))?;
+                        ("earlier version made current again", token.clone())
+                    }
+                }
             }
         };
         match args.api.output {
@@ -205,7 +237,7 @@ pub(crate) fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     let document = creds.to_json();
     let secret = args.secret_id.as_str();
     crate::api::runtime()?.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let versions = client
             .list_secret_version_ids()
             .secret_id(secret)

@@ -36,7 +36,7 @@ pub(crate) struct RunArgs {
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = crate::api::runtime()?;
     let creds = runtime.block_on(async {
-        let sdk = args.api.sdk_config().await;
+        let sdk = args.api.sdk_config().await?;
         let cache = SecretsCache::builder().build_from_sdk_config(&sdk);
         cache
             .api_credentials(&args.secret)

@@ -87,7 +87,7 @@ fn field_text(raw: &RawValue) -> Zeroizing<String> {
 
 pub(crate) fn get(args: GetArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let out = client
             .get_secret_value()
             .secret_id(&args.secret_id)
@@ -219,7 +219,7 @@ pub(crate) fn read_value(file: Option<&PathBuf>) -> anyhow::Result<Zeroizing<Str
 pub(crate) fn put(args: PutArgs) -> anyhow::Result<()> {
     let value = read_value(args.value_file.as_ref())?;
     runtime()?.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let put = client
             .put_secret_value()
             .secret_id(&args.secret_id)
@@ -284,7 +284,7 @@ pub(crate) fn describe(args: IdArgs) -> anyhow::Result<()> {
         let d = args
             .api
             .client()
-            .await
+            .await?
             .describe_secret()
             .secret_id(&args.secret_id)
             .send()
@@ -312,6 +312,7 @@ pub(crate) fn describe(args: IdArgs) -> anyhow::Result<()> {
                 "DeletedDate": date(d.deleted_date()), "RotationEnabled": d.rotation_enabled(),
                 "RotationLambdaARN": d.rotation_lambda_arn(),
                 "RotationRules": rules.map(|r| json!({"AutomaticallyAfterDays": r.automatically_after_days(), "ScheduleExpression": r.schedule_expression(), "Duration": r.duration()})),
+                "LastRotatedDate": date(d.last_rotated_date()),
                 "NextRotationDate": date(d.next_rotation_date()),
                 "Tags": tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
                 "VersionIdsToStages": versions.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -328,6 +329,7 @@ pub(crate) fn describe(args: IdArgs) -> anyhow::Result<()> {
                     (Some(true), Some(r)) => format!("every {}", r.schedule_expression().map_or_else(|| format!("{} days", r.automatically_after_days().unwrap_or_default()), str::to_owned)),
                     _ => "off".to_owned(),
                 }),
+                ("Last rotated", date(d.last_rotated_date())),
                 ("Next rotation", date(d.next_rotation_date())),
                 ("Tags", tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
                 ("Versions", versions.iter().map(|(k, s)| format!("{k} [{}]", s.join(","))).collect::<Vec<_>>().join("; ")),
@@ -356,7 +358,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(k, v)| Filter::builder().key(FilterNameStringType::from(k.as_str())).values(v).build())
             .collect();
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let mut pages = client
             .list_secrets()
             .set_filters((!filters.is_empty()).then_some(filters))
@@ -410,7 +412,7 @@ pub(crate) struct VersionsArgs {
 
 pub(crate) fn versions(args: VersionsArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let mut pages = client
             .list_secret_version_ids()
             .secret_id(&args.secret_id)
@@ -461,7 +463,7 @@ pub(crate) fn delete(args: DeleteArgs) -> anyhow::Result<()> {
         let o = args
             .api
             .client()
-            .await
+            .await?
             .delete_secret()
             .secret_id(&args.secret_id)
             .set_recovery_window_in_days(args.recovery_days)
@@ -489,7 +491,7 @@ pub(crate) fn restore(args: IdArgs) -> anyhow::Result<()> {
         let o = args
             .api
             .client()
-            .await
+            .await?
             .restore_secret()
             .secret_id(&args.secret_id)
             .send()
@@ -523,7 +525,7 @@ pub(crate) fn tag(args: TagArgs) -> anyhow::Result<()> {
             .collect();
         args.api
             .client()
-            .await
+            .await?
             .tag_resource()
             .secret_id(&args.secret_id)
             .set_tags(Some(tags))
@@ -549,7 +551,7 @@ pub(crate) fn untag(args: UntagArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         args.api
             .client()
-            .await
+            .await?
             .untag_resource()
             .secret_id(&args.secret_id)
             .set_tag_keys(Some(args.keys.clone()))
@@ -604,7 +606,7 @@ pub(crate) fn rotate(args: RotateArgs) -> anyhow::Result<()> {
     }
     let secret = args.secret_id.as_deref().unwrap_or_default();
     runtime()?.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let (arn, version) = if args.cancel {
             let o = client
                 .cancel_rotate_secret()
@@ -666,7 +668,7 @@ pub(crate) fn get_policy(args: IdArgs) -> anyhow::Result<()> {
         let o = args
             .api
             .client()
-            .await
+            .await?
             .get_resource_policy()
             .secret_id(&args.secret_id)
             .send()
@@ -687,7 +689,7 @@ pub(crate) fn put_policy(args: PutPolicyArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         args.api
             .client()
-            .await
+            .await?
             .put_resource_policy()
             .secret_id(&args.secret_id)
             .resource_policy(text)
@@ -703,7 +705,7 @@ pub(crate) fn delete_policy(args: IdArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         args.api
             .client()
-            .await
+            .await?
             .delete_resource_policy()
             .secret_id(&args.secret_id)
             .send()

@@ -52,6 +52,16 @@ fn stack_rules(spec: &s9_stack::spec::AlarmSpec) -> anyhow::Result<Vec<Rule>> {
     Ok(rules)
 }
 
+/// The alarm settings a config gives, with the rules of the stack spec it names (`[alarms]
+/// stack = …`) in place of the default rules of their kinds.
+pub(crate) fn with_stack_rules(mut alarms: AlarmSettings) -> anyhow::Result<AlarmSettings> {
+    if let Some(path) = alarms.stack.clone() {
+        let spec = s9_stack::StackSpec::load(&path)?;
+        alarms.add_stack_rules(stack_rules(&spec.audit.alarms)?);
+    }
+    Ok(alarms)
+}
+
 /// The account id when neither `--account-id` nor a config names one.
 const DEFAULT_ACCOUNT: &str = "000000000000";
 
@@ -148,7 +158,7 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         ..Limits::default()
     };
-    let (account_id, principals, rotation, alarms) = match &args.config {
+    let (account_id, principals, rotation, alarms, credentials) = match &args.config {
         Some(path) => {
             let loaded = ServiceConfig::load(path)?;
             (
@@ -156,6 +166,7 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
                 Some(loaded.principals),
                 loaded.rotation,
                 loaded.alarms,
+                loaded.credentials,
             )
         }
         None => (
@@ -165,16 +176,12 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
             None,
             RotationSettings::default(),
             AlarmSettings::default(),
+            args.credentials
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("credentials")),
         ),
     };
-    let mut alarms = alarms;
-    if let Some(path) = alarms.stack.clone() {
-        let spec = s9_stack::StackSpec::load(&path)?;
-        for rule in stack_rules(&spec.audit.alarms)? {
-            alarms.rules.retain(|r| r.name != rule.name);
-            alarms.rules.push(rule);
-        }
-    }
+    let alarms = with_stack_rules(alarms)?;
     let config = ServerConfig {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
@@ -201,25 +208,37 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
     }
     let addr = server.local_addr()?;
     if let Some(generated) = server.generated_credentials() {
-        let path =
-            std::fs::canonicalize(&generated.path).unwrap_or_else(|_| generated.path.clone());
         println!(
             "Created administrator credentials in {} (profile \"default\", access key {}).\n\
-             The secret key is in that file only; keep it private.\n\
-             Point the aws CLI or any AWS SDK at this server:\n\
-             \x20 export AWS_SHARED_CREDENTIALS_FILE={}\n\
-             \x20 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://{addr}\n\
-             \x20 export AWS_REGION=us-east-1\n\
-             \x20 aws secretsmanager list-secrets\n",
-            path.display(),
+             The secret key is in that file only; keep it private.",
+            absolute(&generated.path).display(),
             generated.access_key_id,
-            path.display(),
         );
     }
+    println!("{}", banner(addr, &absolute(&credentials)));
     tracing::info!(%addr, data_dir = %args.data_dir.display(), principals = server.principal_count(), secrets = server.secret_count(), "listening");
     server.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A path as a user can paste it anywhere (relative paths resolved against the current
+/// directory; unchanged if that cannot be done).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// What a user pastes into a shell to reach this server with the aws CLI (v1 reads only
+/// `AWS_DEFAULT_REGION`, v2 and the SDKs `AWS_REGION`) or any AWS SDK.
+fn banner(addr: SocketAddr, credentials: &std::path::Path) -> String {
+    format!(
+        "Signal9 Secrets is listening on http://{addr}. Point the aws CLI or any AWS SDK at it:\n\
+         \x20 export AWS_SHARED_CREDENTIALS_FILE={}\n\
+         \x20 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://{addr}\n\
+         \x20 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n\
+         \x20 aws secretsmanager list-secrets\n",
+        credentials.display()
+    )
 }
 
 /// Installs the SIGTERM and SIGINT handlers now, so a signal that arrives while the service

@@ -363,7 +363,7 @@ pub(crate) fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
     let runtime = crate::api::runtime()?;
     runtime.block_on(async {
-        let client = args.api.client().await;
+        let client = args.api.client().await?;
         let changes = plan(&client, &spec).await?;
         if changes.is_empty() {
             println!("No changes: the service matches {}.", args.spec.display());

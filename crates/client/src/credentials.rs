@@ -57,10 +57,13 @@ impl ApiCredentials {
 
     /// The secret's JSON document, built by a real encoder (any character survives).
     pub fn to_json(&self) -> SecretString {
+        // Members in sorted order whether or not serde_json keeps insertion order: the
+        // document's bytes name its version (`populate` and populate-secrets.sh derive the
+        // ClientRequestToken from them).
         let doc = serde_json::json!({
-            "alphaVantageApiKey": self.alpha_vantage_api_key.expose_secret(),
             "alpacaApiKey": self.alpaca_api_key.expose_secret(),
             "alpacaApiSecret": self.alpaca_api_secret.expose_secret(),
+            "alphaVantageApiKey": self.alpha_vantage_api_key.expose_secret(),
         });
         SecretString::from(doc.to_string())
     }
@@ -78,41 +81,29 @@ impl ApiCredentials {
     }
 }
 
-/// What a plausible value of one field looks like.
+/// What a plausible value of one field looks like: `api-credentials.rules.json`, which
+/// `scripts/populate-secrets.sh` reads too, so both refuse the same values.
+#[derive(Deserialize)]
 struct Rule {
-    field: &'static str,
+    field: String,
     min: usize,
     max: usize,
-    allowed: fn(char) -> bool,
-    charset: &'static str,
+    alphabet: String,
+    charset: String,
 }
 
-const RULES: [Rule; 3] = [
-    // AlphaVantage issues 16-character upper-case alphanumeric keys; allow some slack.
-    Rule {
-        field: "alphaVantageApiKey",
-        min: 8,
-        max: 64,
-        allowed: |c| c.is_ascii_alphanumeric(),
-        charset: "letters and digits",
-    },
-    // Alpaca key ids are 20 upper-case letters and digits (`PK…` paper, `AK…` live).
-    Rule {
-        field: "alpacaApiKey",
-        min: 16,
-        max: 64,
-        allowed: |c| c.is_ascii_uppercase() || c.is_ascii_digit(),
-        charset: "upper-case letters and digits",
-    },
-    // Alpaca secrets are 40 characters of a base64-like alphabet.
-    Rule {
-        field: "alpacaApiSecret",
-        min: 32,
-        max: 128,
-        allowed: |c| c.is_ascii_alphanumeric() || "/+=-_".contains(c),
-        charset: "letters, digits and / + = - _",
-    },
-];
+#[derive(Deserialize)]
+struct Rules {
+    fields: Vec<Rule>,
+}
+
+fn rules() -> &'static [Rule] {
+    static RULES: std::sync::LazyLock<Rules> = std::sync::LazyLock::new(|| {
+        serde_json::from_str(include_str!("api-credentials.rules.json"))
+            .expect("the embedded rules parse (a unit test reads them)")
+    });
+    &RULES.fields
+}
 
 impl Rule {
     fn check(&self, value: &str) -> Result<(), FieldError> {
@@ -122,12 +113,12 @@ impl Rule {
             "contains whitespace".to_owned()
         } else if !(self.min..=self.max).contains(&value.chars().count()) {
             format!("is not {} to {} characters long", self.min, self.max)
-        } else if !value.chars().all(self.allowed) {
+        } else if !value.chars().all(|c| self.alphabet.contains(c)) {
             format!("has characters other than {}", self.charset)
         } else {
             return Ok(());
         };
-        Err(FieldError::new(self.field, problem))
+        Err(FieldError::new(&self.field, problem))
     }
 }
 
@@ -140,7 +131,7 @@ impl SecretDocument for ApiCredentials {
             &self.alpaca_api_key,
             &self.alpaca_api_secret,
         ];
-        RULES
+        rules()
             .iter()
             .zip(values)
             .try_for_each(|(rule, value)| rule.check(value.expose_secret()))
@@ -172,6 +163,12 @@ mod tests {
             }) => (field, problem),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_shared_rules_name_the_fields_in_document_order() {
+        let names: Vec<&str> = rules().iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(names, ApiCredentials::FIELDS);
     }
 
     #[test]

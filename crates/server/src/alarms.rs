@@ -40,6 +40,23 @@ impl Default for AlarmSettings {
     }
 }
 
+impl AlarmSettings {
+    /// Adds a stack spec's rules. Each replaces a rule of its name and the default rule of
+    /// its kind, so one incident pages once, not once per rule set; rules configured
+    /// explicitly stay.
+    pub fn add_stack_rules(&mut self, rules: Vec<Rule>) {
+        let defaults = Rule::defaults();
+        for rule in rules {
+            self.rules.retain(|r| {
+                r.name != rule.name
+                    && !(r.kind.name() == rule.kind.name()
+                        && defaults.iter().any(|d| d.name == r.name))
+            });
+            self.rules.push(rule);
+        }
+    }
+}
+
 /// How far the live stream may run ahead of the alarm worker, in written groups.
 const STREAM_CAPACITY: usize = 8_192;
 

@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use s9_audit::{AuditConfig, AuditLog, FsyncPolicy};
 use s9_core::{Clock, Service};
 use s9_sigv4::Verifier;
-use s9_store::{Envelope, FileKeyProvider, Store};
+use s9_store::{Envelope, FileKeyProvider, Mutation, Store, Table};
 use tokio::net::TcpListener;
 
 pub use config::{ConfigError, ServiceConfig};
@@ -106,33 +106,42 @@ pub struct ServerConfig {
     pub alarms: alarms::AlarmSettings,
 }
 
-/// Why the server could not start.
+/// Why the server could not start. A variant with a cause names what failed and leaves the
+/// cause to `source()`, so a printed chain says each thing once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("master key: {0}")]
+    #[error("master key")]
     MasterKey(#[from] s9_store::CryptoError),
-    #[error("store: {0}")]
+    #[error("store")]
     Store(#[from] s9_store::StoreError),
-    #[error("loading secrets: {0}")]
+    #[error("loading secrets")]
     Load(#[from] s9_core::LoadError),
-    #[error("credentials: {0}")]
+    #[error("credentials")]
     Credentials(#[from] principals::CredentialsError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error("account id must be 12 digits, not {0:?}")]
     AccountId(String),
-    #[error("audit trail: {0}")]
+    #[error(
+        "data directory {path} was created for account {stored}, not {configured}: give this configuration a data directory of its own (--data-dir)"
+    )]
+    AccountMismatch {
+        path: PathBuf,
+        stored: String,
+        configured: String,
+    },
+    #[error("audit trail")]
     Audit(#[from] s9_audit::AuditError),
-    #[error("{0}")]
+    #[error(transparent)]
     Alarms(#[from] s9_core::alarms::AlarmFileError),
 }
 
@@ -164,6 +173,19 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// A socket bound to `addr` (as `TcpListener::bind` would: address reuse on Unix), not yet
+/// listening.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -173,17 +195,31 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 impl Server {
-    /// Opens the data directory (creating key, store and credentials on first start) and
-    /// binds the listener.
+    /// Binds the listener, then opens the data directory (creating key, store and
+    /// credentials on first start). Nothing is created when the address is taken or the
+    /// store belongs to another server or account.
     pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         if config.account_id.len() != 12 || !config.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(StartError::AccountId(config.account_id.clone()));
         }
+        // The address is claimed first, so a taken port leaves nothing behind, but
+        // connections are accepted only once everything is ready (credentials included):
+        // "ready when the port accepts connections" stays true.
+        let listen_error = |source| StartError::Listen {
+            addr: config.listen,
+            source,
+        };
+        let socket = bind(config.listen).map_err(listen_error)?;
         let dir = &config.data_dir;
         create_private_dir(dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
             source,
         })?;
+        let store = Store::open(&dir.join("secrets.redb"))?;
+        claim_account(&store, dir, &config.account_id).await?;
+        let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(
+            &dir.join("master.key"),
+        )?));
         let (principals, generated) = match (&config.principals, &config.credentials) {
             (Some(principals), _) => (principals.clone(), None),
             (None, Some(path)) => (
@@ -203,10 +239,6 @@ impl Server {
                 )
             }
         };
-        let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(
-            &dir.join("master.key"),
-        )?));
-        let store = Store::open(&dir.join("secrets.redb"))?;
         let audit = if config.audit.enabled {
             let settings = &config.audit;
             let audit_config = AuditConfig {
@@ -235,13 +267,7 @@ impl Server {
         )?);
         let alarms =
             s9_core::alarms::Alarms::open(config.alarms.rules.clone(), Some(alarms::path(dir)))?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = socket.listen(1024).map_err(listen_error)?;
         Ok(Self {
             service,
             principals,
@@ -379,6 +405,29 @@ impl Server {
                 Err(e) => tracing::error!(error = %e, "could not write the closing audit digest"),
             }
         }
+    }
+}
+
+/// The account a store's ARNs were made for, kept in its `meta` table.
+const ACCOUNT_KEY: &str = "account_id";
+
+/// Records the account on a store's first start and refuses a store made for another one
+/// (its ARNs, encryption contexts and policies all name that account).
+async fn claim_account(store: &Store, dir: &Path, account_id: &str) -> Result<(), StartError> {
+    match store.get(Table::Meta, ACCOUNT_KEY)? {
+        Some(stored) if stored == account_id.as_bytes() => Ok(()),
+        Some(stored) => Err(StartError::AccountMismatch {
+            path: dir.to_owned(),
+            stored: String::from_utf8_lossy(&stored).into_owned(),
+            configured: account_id.to_owned(),
+        }),
+        None => Ok(store
+            .commit(vec![Mutation::Put {
+                table: Table::Meta,
+                key: ACCOUNT_KEY.to_owned(),
+                value: account_id.as_bytes().to_vec(),
+            }])
+            .await?),
     }
 }
 

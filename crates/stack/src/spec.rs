@@ -10,12 +10,12 @@ use serde::Deserialize;
 /// A problem with a spec file, naming the file and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Parse {
         path: PathBuf,
         source: Box<toml::de::Error>,

@@ -1,7 +1,7 @@
 //! Durable tables on redb with group commit: concurrent batches are written in one
 //! transaction and one fsync, and each caller is answered only after that fsync.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -45,20 +45,29 @@ pub enum Mutation {
     },
 }
 
-/// Why the store could not read or write.
+/// Why the store could not open, read or write.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// Another process (another `serve` on the same data directory) holds the database.
+    #[error("{path} is in use by another process: one server per data directory")]
+    InUse { path: PathBuf },
+    /// The file was written in a table layout this build does not know.
+    #[error(
+        "{path} was written by a newer or unknown version (store format {found:?}, this build reads {FORMAT_VERSION})"
+    )]
+    UnknownFormat { path: PathBuf, found: String },
+    /// The database engine failed (I/O, corruption, a failed commit).
     #[error("storage: {0}")]
-    Io(String),
+    Database(Arc<redb::Error>),
     /// An earlier commit failed; the store refuses writes until the process restarts and
     /// reloads what is on disk.
     #[error("storage is unavailable after an earlier failed commit")]
     Failed,
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+fn db_error(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Database(Arc::new(e.into()))
 }
 
 struct Job {
@@ -118,34 +127,38 @@ const MAX_GROUP: usize = 1024;
 impl Store {
     /// Opens (or creates) the database file and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Arc::new(Database::create(path).map_err(io)?);
+        let db = Arc::new(Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.to_owned(),
+            },
+            e => db_error(e),
+        })?);
         {
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write().map_err(db_error)?;
             for table in [Table::Secrets, Table::Versions, Table::Meta] {
-                txn.open_table(table.definition()).map_err(io)?;
+                txn.open_table(table.definition()).map_err(db_error)?;
             }
             {
-                let mut meta = txn.open_table(Table::Meta.definition()).map_err(io)?;
+                let mut meta = txn.open_table(Table::Meta.definition()).map_err(db_error)?;
                 let found = meta
                     .get(FORMAT_KEY)
-                    .map_err(io)?
+                    .map_err(db_error)?
                     .map(|v| v.value().to_vec());
                 match found {
                     None => {
                         meta.insert(FORMAT_KEY, FORMAT_VERSION.as_bytes())
-                            .map_err(io)?;
+                            .map_err(db_error)?;
                     }
                     Some(v) if v == FORMAT_VERSION.as_bytes() => {}
                     Some(v) => {
-                        return Err(StoreError::Io(format!(
-                            "{} was written by a newer or unknown version (store format {:?}, this build reads {FORMAT_VERSION})",
-                            path.display(),
-                            String::from_utf8_lossy(&v)
-                        )));
+                        return Err(StoreError::UnknownFormat {
+                            path: path.to_owned(),
+                            found: String::from_utf8_lossy(&v).into_owned(),
+                        });
                     }
                 }
             }
-            txn.commit().map_err(io)?;
+            txn.commit().map_err(db_error)?;
         }
         let (jobs, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
@@ -154,7 +167,7 @@ impl Store {
         let thread = thread::Builder::new()
             .name("s9-store-writer".into())
             .spawn(move || writer(&writer_db, &rx, &writer_failed))
-            .map_err(io)?;
+            .map_err(|e| db_error(redb::StorageError::Io(e)))?;
         Ok(Self {
             db,
             writer: Arc::new(Writer {
@@ -167,20 +180,20 @@ impl Store {
 
     /// Every `(key, value)` of `table`, in key order.
     pub fn scan(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let t = txn.open_table(table.definition()).map_err(io)?;
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let t = txn.open_table(table.definition()).map_err(db_error)?;
         let mut out = Vec::new();
-        for entry in t.iter().map_err(io)? {
-            let (k, v) = entry.map_err(io)?;
+        for entry in t.iter().map_err(db_error)? {
+            let (k, v) = entry.map_err(db_error)?;
             out.push((k.value().to_owned(), v.value().to_vec()));
         }
         Ok(out)
     }
 
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let t = txn.open_table(table.definition()).map_err(io)?;
-        Ok(t.get(key).map_err(io)?.map(|v| v.value().to_vec()))
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let t = txn.open_table(table.definition()).map_err(db_error)?;
+        Ok(t.get(key).map_err(db_error)?.map(|v| v.value().to_vec()))
     }
 
     /// Queues `batch` for the next group commit and returns a handle to await its
@@ -243,7 +256,7 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, failed: &AtomicBool) {
 }
 
 fn write_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(io)?;
+    let txn = db.begin_write().map_err(db_error)?;
     {
         let mut tables: Vec<(Table, redb::Table<'_, &str, &[u8]>)> = Vec::new();
         for mutation in group.iter().flat_map(|j| &j.batch) {
@@ -253,27 +266,39 @@ fn write_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
             let idx = match tables.iter().position(|(t, _)| *t == table) {
                 Some(i) => i,
                 None => {
-                    tables.push((table, txn.open_table(table.definition()).map_err(io)?));
+                    tables.push((table, txn.open_table(table.definition()).map_err(db_error)?));
                     tables.len() - 1
                 }
             };
             let t = &mut tables[idx].1;
             match mutation {
                 Mutation::Put { key, value, .. } => {
-                    t.insert(key.as_str(), value.as_slice()).map_err(io)?;
+                    t.insert(key.as_str(), value.as_slice()).map_err(db_error)?;
                 }
                 Mutation::Delete { key, .. } => {
-                    t.remove(key.as_str()).map_err(io)?;
+                    t.remove(key.as_str()).map_err(db_error)?;
                 }
             }
         }
     }
-    txn.commit().map_err(io)
+    txn.commit().map_err(db_error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_opener_is_told_the_store_is_in_use() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("db.redb");
+        let _first = Store::open(&path).expect("open");
+        let err = Store::open(&path).expect_err("second open");
+        assert!(
+            matches!(&err, StoreError::InUse { path: p } if *p == path),
+            "{err:?}"
+        );
+    }
 
     #[tokio::test]
     async fn concurrent_batches_commit_and_survive_reopen() {
@@ -328,6 +353,9 @@ mod tests {
             .expect("put");
         drop(store);
         let err = Store::open(&path).expect_err("unknown format");
-        assert!(err.to_string().contains("store format"), "{err}");
+        assert!(
+            matches!(&err, StoreError::UnknownFormat { found, .. } if found == "99"),
+            "{err:?}"
+        );
     }
 }

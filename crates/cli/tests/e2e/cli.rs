@@ -116,6 +116,37 @@ fn populate_get_and_run_never_show_a_key_unless_asked() {
     ));
     assert_eq!(out["Outcome"], "new version");
 
+    // Going back to the first keys makes their version current again, and says so.
+    let back = json(&cli(
+        &server,
+        &["populate", "--output", "json"],
+        &env_of(&k),
+        Some(""),
+    ));
+    assert_eq!(back["Outcome"], "earlier version made current again");
+    assert_eq!(back["VersionId"], again["VersionId"]);
+    let versions = json(&cli(
+        &server,
+        &["versions", NAME, "--output", "json"],
+        &[],
+        None,
+    ));
+    let current: Vec<_> = versions
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter(|v| v["VersionStages"].to_string().contains("AWSCURRENT"))
+        .map(|v| v["VersionId"].clone())
+        .collect();
+    assert_eq!(current, [again["VersionId"].clone()], "{versions}");
+    let same = json(&cli(
+        &server,
+        &["populate", "--output", "json"],
+        &env_of(&k),
+        Some(""),
+    ));
+    assert_eq!(same["Outcome"], "unchanged");
+
     let masked = cli(&server, &["get", NAME], &[], None);
     let masked_text = text(&masked);
     assert!(
@@ -375,18 +406,39 @@ fn completions_and_man_page_are_generated() {
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("populate"));
     }
+    // bash completes below the top level too: subcommands of `audit`, flags of `audit verify`.
+    let script = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .expect("run");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("s9-secrets.bash");
+    std::fs::write(&path, &script.stdout).expect("write");
+    let complete = |words: &str, cur: &str, prev: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _s9__secrets s9-secrets '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                path.display()
+            ))
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let audit = complete("s9-secrets audit ''", "", "audit");
+    assert!(audit.lines().any(|l| l == "verify"), "{audit}");
+    let verify = complete("s9-secrets audit verify --publ", "--publ", "verify");
+    assert_eq!(verify.trim(), "--public-key");
     let man = Command::new(BIN).arg("man").output().expect("run");
     assert!(String::from_utf8_lossy(&man.stdout).contains(".TH s9-secrets"));
 }
 
+/// `scripts/populate-secrets.sh` through the real aws CLI (installed by scripts/test.sh; a
+/// missing CLI fails this test).
 #[test]
 fn populate_script_writes_through_the_aws_cli_without_argv_values() {
-    if Command::new("aws").arg("--version").output().is_err() {
-        eprintln!("aws CLI not installed; skipping");
-        return;
-    }
     let server = TestServer::start();
-    let k = keys();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/populate-secrets.sh"
@@ -398,33 +450,108 @@ fn populate_script_writes_through_the_aws_cli_without_argv_values() {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env_remove("AWS_PROFILE")
+            .env_remove("ALPHAVANTAGE_API_KEY")
+            .env_remove("ALPACA_API_KEY")
+            .env_remove("ALPACA_API_SECRET")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
-            .expect("script")
+            .expect("script (and the aws CLI it runs)")
     };
-    let odd = format!("{}\"\\", &k[2][..30]);
-    let mut env = env_of(&k).to_vec();
-    env[2].1 = &odd;
-    let out = run(&env);
+    let current = || {
+        let got = cli(
+            &server,
+            &["get", NAME, "--field", "alpacaApiSecret", "--reveal"],
+            &[],
+            None,
+        );
+        String::from_utf8_lossy(&got.stdout)
+            .trim_end_matches('\n')
+            .to_owned()
+    };
+
+    // Keys every reader would reject are refused by the script exactly as by populate (and
+    // the client library): same field, same problem, nothing written, no value shown.
+    let k = keys();
+    let bad_cases: [(usize, String, &str); 6] = [
+        (0, "x".into(), "is not 8 to 64 characters long"),
+        (1, "lower".into(), "is not 16 to 64 characters long"),
+        (
+            1,
+            k[1].to_ascii_lowercase(),
+            "has characters other than upper-case letters and digits",
+        ),
+        (2, "short".into(), "is not 32 to 128 characters long"),
+        (
+            2,
+            format!("{}\u{2003}x", &k[2][..33]),
+            "contains whitespace",
+        ),
+        (
+            2,
+            format!("{}\"\\", &k[2][..32]),
+            "has characters other than",
+        ),
+    ];
+    for (field, value, problem) in &bad_cases {
+        let mut env = env_of(&k);
+        env[*field].1 = value;
+        let name = s9_client::ApiCredentials::FIELDS[*field];
+        let by_script = run(&env);
+        let by_populate = cli(&server, &["populate"], &env, Some(""));
+        for (tool, out, code) in [("script", &by_script, 1), ("populate", &by_populate, 6)] {
+            let shown = text(out);
+            assert_eq!(out.status.code(), Some(code), "{tool}: {shown}");
+            assert!(
+                shown.contains(name) && shown.contains(problem),
+                "{tool} names {name} and {problem:?}: {shown}"
+            );
+            assert!(
+                value.len() < 6 || !shown.contains(value.as_str()),
+                "{tool} showed the value"
+            );
+        }
+    }
+    let listed = json(&cli(&server, &["list", "--output", "json"], &[], None));
+    assert_eq!(listed, serde_json::json!([]), "nothing was created");
+
+    // Idempotent, and going back to earlier keys makes them current again.
+    let a = keys();
+    let b = keys();
+    let out = run(&env_of(&a));
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("created signal9-advisor/api-credentials"));
-    for key in &k {
+    for key in &a {
         assert!(!text(&out).contains(key.as_str()));
     }
-    let got = cli(
+    let again = run(&env_of(&a));
+    assert!(text(&again).contains("unchanged"), "{}", text(&again));
+    let out = run(&env_of(&b));
+    assert!(text(&out).contains("new version"), "{}", text(&out));
+    assert_eq!(current(), b[2]);
+    let back = run(&env_of(&a));
+    assert!(
+        back.status.success() && text(&back).contains("made current again"),
+        "{}",
+        text(&back)
+    );
+    assert_eq!(current(), a[2], "the earlier keys are AWSCURRENT");
+    // The script and populate derive the same token: each recognises the other's versions.
+    let by_populate = json(&cli(
         &server,
-        &["get", NAME, "--field", "alpacaApiSecret", "--reveal"],
+        &["populate", "--output", "json"],
+        &env_of(&a),
+        Some(""),
+    ));
+    assert_eq!(by_populate["Outcome"], "unchanged");
+    let versions = json(&cli(
+        &server,
+        &["versions", NAME, "--output", "json"],
         &[],
         None,
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&got.stdout).trim_end_matches('\n'),
-        odd,
-        "quote and backslash survive"
-    );
-    let second = run(&env);
-    assert!(text(&second).contains("new version"), "{}", text(&second));
-    let missing = run(&env[..1]);
+    ));
+    assert_eq!(versions.as_array().map(Vec::len), Some(2), "{versions}");
+
+    let missing = run(&env_of(&a)[..1]);
     assert!(!missing.status.success() && text(&missing).contains("ALPACA_API_KEY is not set"));
 }

@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod client;
 mod conformance;
+mod first_hour;
 mod harness;
 mod lambda;
 mod metrics;
