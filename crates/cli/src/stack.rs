@@ -79,7 +79,8 @@ enum Change {
         name: String,
         /// The secret's ARN; `None` for a secret this apply creates.
         arn: Option<String>,
-        handler: String,
+        /// The local rotation function's name.
+        function: String,
         rules: RotationRulesType,
     },
 }
@@ -111,12 +112,12 @@ impl std::fmt::Display for Change {
             Self::Policy { name, policy: None } => write!(f, "- {name}: resource policy"),
             Self::Rotation {
                 name,
-                handler,
+                function,
                 rules,
                 ..
             } => write!(
                 f,
-                "~ {name}: rotation every {} by s9-rotation-{handler}",
+                "~ {name}: rotation every {} by {function}",
                 rules.schedule_expression().map_or_else(
                     || format!(
                         "{} days",
@@ -144,14 +145,14 @@ fn rules_of(s: &SecretSpec) -> Option<RotationRulesType> {
     )
 }
 
-/// The handler's ARN on the local service: `arn:aws:lambda:REGION:ACCOUNT:function:s9-rotation-HANDLER`.
-fn handler_arn(secret_arn: &str, handler: &str) -> String {
+/// A rotation function's ARN on the local service: `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+fn function_arn(secret_arn: &str, function: &str) -> String {
     let parts: Vec<&str> = secret_arn.split(':').collect();
     let (region, account) = (
         parts.get(3).copied().unwrap_or(""),
         parts.get(4).copied().unwrap_or(""),
     );
-    format!("arn:aws:lambda:{region}:{account}:function:s9-rotation-{handler}")
+    format!("arn:aws:lambda:{region}:{account}:function:{function}")
 }
 
 async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> {
@@ -177,7 +178,7 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
                 changes.push(Change::Rotation {
                     name: s.name.clone(),
                     arn: None,
-                    handler: r.handler.clone(),
+                    function: r.local_function(),
                     rules,
                 });
             }
@@ -234,7 +235,7 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
         }
         if let (Some(r), Some(rules)) = (&s.rotation, rules_of(s)) {
             let arn = d.arn().unwrap_or_default();
-            let lambda = handler_arn(arn, &r.handler);
+            let lambda = function_arn(arn, &r.local_function());
             let same = d.rotation_enabled() == Some(true)
                 && d.rotation_lambda_arn() == Some(lambda.as_str())
                 && d.rotation_rules().is_some_and(|have| {
@@ -246,7 +247,7 @@ async fn plan(client: &Client, spec: &StackSpec) -> anyhow::Result<Vec<Change>> 
                 changes.push(Change::Rotation {
                     name: s.name.clone(),
                     arn: Some(arn.to_owned()),
-                    handler: r.handler.clone(),
+                    function: r.local_function(),
                     rules,
                 });
             }
@@ -328,10 +329,10 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
         Change::Rotation {
             name,
             arn,
-            handler,
+            function,
             rules,
         } => {
-            // A secret created by this apply: its ARN (which names the handler's region and
+            // A secret created by this apply: its ARN (which names the function's region and
             // account) is known only now.
             let arn = match arn {
                 Some(arn) => arn,
@@ -348,7 +349,7 @@ async fn execute(client: &Client, change: Change) -> anyhow::Result<()> {
             client
                 .rotate_secret()
                 .secret_id(&name)
-                .rotation_lambda_arn(handler_arn(&arn, &handler))
+                .rotation_lambda_arn(function_arn(&arn, &function))
                 .rotation_rules(rules)
                 .rotate_immediately(false)
                 .send()

@@ -106,6 +106,9 @@ impl Worker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut groups = Vec::with_capacity(64);
         loop {
+            // What this turn evaluated, counted once its changes are saved.
+            let mut records = 0;
+            let mut ticked = false;
             let changes = tokio::select! {
                 received = async {
                     match stream.as_mut() {
@@ -120,6 +123,7 @@ impl Worker {
                     let mut changes = Vec::new();
                     for record in groups.drain(..).flatten() {
                         changes.extend(self.observe(&record));
+                        records += 1;
                     }
                     changes
                 }
@@ -127,6 +131,7 @@ impl Worker {
                     let rotations = self.service.rotation_statuses();
                     let now = self.service.now();
                     self.metrics.set_rotations(&rotations, now);
+                    ticked = true;
                     self.alarms.tick(now, &rotations)
                 }
                 Some((id, outcome)) = delivered.recv() => {
@@ -141,6 +146,10 @@ impl Worker {
             }
             if let Err(e) = self.alarms.save() {
                 tracing::error!(error = %e, "could not save the alarm states");
+            }
+            self.metrics.observe_alarm_records(records);
+            if ticked {
+                self.metrics.observe_alarm_tick();
             }
         }
     }

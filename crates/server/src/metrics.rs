@@ -78,6 +78,11 @@ pub(crate) struct Metrics {
     rotation_overdue: Family<SecretLabel, F64Gauge>,
     rotation_in_progress: Family<SecretLabel, Gauge>,
     rotation_failing: Family<SecretLabel, Gauge>,
+    /// Progress of the background workers, so an operator (or a test) can tell that a pass
+    /// ran after a given moment instead of waiting and hoping.
+    rotation_passes: Counter,
+    alarm_records: Counter,
+    alarm_ticks: Counter,
 }
 
 /// One finished request, as the metrics see it.
@@ -185,7 +190,30 @@ impl Metrics {
             "1 while the secret's rotation has failed and waits to be retried",
             rotation_failing.clone(),
         );
+        let progress = |registry: &mut Registry, name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let rotation_passes = progress(
+            &mut registry,
+            "rotation_passes",
+            "Passes of the rotation engine over due rotations, completed",
+        );
+        let alarm_records = progress(
+            &mut registry,
+            "alarm_records",
+            "Audit records the alarm rules have evaluated",
+        );
+        let alarm_ticks = progress(
+            &mut registry,
+            "alarm_ticks",
+            "Time-driven evaluations of the alarm rules, completed",
+        );
         Self {
+            rotation_passes,
+            alarm_records,
+            alarm_ticks,
             alarm_state,
             notifications,
             rotation_next,
@@ -257,6 +285,18 @@ impl Metrics {
                 subject: subject.to_owned(),
             })
             .set(i64::from(state == AlarmState::Alarm));
+    }
+
+    pub(crate) fn observe_rotation_pass(&self) {
+        self.rotation_passes.inc();
+    }
+
+    pub(crate) fn observe_alarm_records(&self, records: u64) {
+        self.alarm_records.inc_by(records);
+    }
+
+    pub(crate) fn observe_alarm_tick(&self) {
+        self.alarm_ticks.inc();
     }
 
     pub(crate) fn observe_notification(&self, outcome: &'static str) {

@@ -337,6 +337,10 @@ pub(crate) struct Notices {
 }
 
 impl RotationEvents for Notices {
+    fn pass_done(&self) {
+        self.metrics.observe_rotation_pass();
+    }
+
     fn notice(&self, notice: &RotationNotice) {
         let (name, arn, details) = match notice {
             RotationNotice::Started {

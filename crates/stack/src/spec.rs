@@ -75,6 +75,19 @@ pub struct RotationSpec {
     pub window: Option<String>,
     /// The rotation handler: `vendor-key` (a person supplies the new key) or `random`.
     pub handler: String,
+    /// The rotation function `apply` wires on a local service, declared in its config
+    /// (`[[rotation.function]]`, e.g. a vendor-key function with the vendor's check);
+    /// default: the built-in `s9-rotation-HANDLER`. `synth` uses the Lambda instead.
+    pub function: Option<String>,
+}
+
+impl RotationSpec {
+    /// The local service's rotation function for this secret.
+    pub fn local_function(&self) -> String {
+        self.function
+            .clone()
+            .unwrap_or_else(|| format!("s9-rotation-{}", self.handler))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

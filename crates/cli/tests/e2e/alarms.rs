@@ -276,8 +276,25 @@ ok_after_secs = 2
         let r = hook.received();
         (r.len() > expected.len()).then_some(r)
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Nothing more is coming: the rules have run two more time-driven evaluations since, and
+    // every notification attempt the service made has reached the webhook.
+    let counter = |fragments: &[&str]| {
+        crate::metrics::sample_or_zero(&crate::metrics::scrape(&server), fragments).unwrap_or(0.0)
+    };
+    let ticks = counter(&["s9_alarm_ticks_total"]);
+    wait_for("two more alarm evaluations", || {
+        (counter(&["s9_alarm_ticks_total"]) >= ticks + 2.0).then_some(())
+    });
+    let attempts: f64 = ["delivered", "retried", "failed"]
+        .iter()
+        .map(|o| counter(&["s9_alarm_notifications_total", &format!("outcome=\"{o}\"")]))
+        .sum();
     let received_after = hook.received();
+    assert_eq!(
+        attempts as usize,
+        received_after.len(),
+        "every attempt arrived"
+    );
     assert_eq!(
         received_after.len(),
         received.len(),

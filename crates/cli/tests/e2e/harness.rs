@@ -377,3 +377,57 @@ pub fn admin_config(dir: &Path, extra: &[&str], more: &str) -> PathBuf {
     std::fs::write(dir.join("s9.toml"), config).expect("config");
     dir.join("s9.toml")
 }
+
+/// The Signal9 example (`examples/signal9`) copied into `dir` with a fresh credentials file
+/// for each of its principals, `extra` profiles and `admin` included; returns its `s9.toml`.
+pub fn example_config(dir: &Path, extra: &[&str]) -> PathBuf {
+    const PROFILES: [&str; 6] = [
+        "admin",
+        "asset-sync",
+        "earnings-sync",
+        "data-processing",
+        "rotation",
+        "operator",
+    ];
+    copy_dir(Path::new(EXAMPLE), dir);
+    let profiles: Vec<String> = PROFILES
+        .iter()
+        .chain(extra)
+        .map(|p| (*p).to_owned())
+        .collect();
+    s9_server::principals::generate_profiles_file(&dir.join("credentials"), &profiles)
+        .expect("credentials");
+    dir.join("s9.toml")
+}
+
+/// `examples/signal9` in the repository.
+pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/signal9");
+
+/// Copies a directory tree, leaving out any `credentials` file.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("source dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "credentials" {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Fails the test, with what to do, unless `program ARGS` runs and succeeds: the aws CLI,
+/// boto3, cfn-lint and cfn-guard are installed by scripts/test.sh, and a test that needs
+/// one never passes without it.
+pub fn require(program: &str, args: &[&str]) {
+    let found = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{program} {}` failed: run scripts/test.sh, which installs what the tests need",
+        args.join(" ")
+    );
+}

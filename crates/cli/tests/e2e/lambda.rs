@@ -285,6 +285,14 @@ async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fiel
         &host,
     )
     .await;
+    let failed = || {
+        crate::metrics::sample_or_zero(
+            &crate::metrics::scrape(&server),
+            &["s9_rotations_total", "outcome=\"failed\""],
+        )
+        .unwrap_or(0.0)
+    };
+    let failed_before = failed();
     host.set(|h| h.fault = Some(Fault::Hang("finishSecret")));
     until(
         &sm,
@@ -294,8 +302,16 @@ async fn the_rotation_lambda_survives_a_crash_and_a_hang_and_rotates_random_fiel
         &host,
     )
     .await;
-    // The timeout fails the step (2 s); with the fault gone, the retry completes.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The step timeout (2 s) fails the hung step: seen in the rotation counter, not guessed
+    // by sleeping. With the fault gone, the retry completes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while failed() <= failed_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hung step never timed out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(current(&sm).await.1, old);
     host.set(|h| h.fault = None);
     let new = until_rotated(&sm, &old).await;

@@ -23,12 +23,17 @@ pub fn scrape(server: &TestServer) -> String {
 }
 
 /// The value of the first sample whose line contains every fragment.
-fn sample(text: &str, fragments: &[&str]) -> f64 {
+pub fn sample(text: &str, fragments: &[&str]) -> f64 {
+    sample_or_zero(text, fragments)
+        .unwrap_or_else(|| panic!("no sample with {fragments:?} in:\n{text}"))
+}
+
+/// The value of the first sample whose line contains every fragment, if there is one.
+pub fn sample_or_zero(text: &str, fragments: &[&str]) -> Option<f64> {
     text.lines()
         .find(|l| !l.starts_with('#') && fragments.iter().all(|f| l.contains(f)))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no sample with {fragments:?} in:\n{text}"))
 }
 
 #[tokio::test]

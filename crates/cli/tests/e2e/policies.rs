@@ -11,7 +11,6 @@ use aws_sdk_secretsmanager::types::Tag;
 
 use crate::harness::{TestServer, code, message, read_profile, token};
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/signal9");
 const PRINCIPALS: [&str; 6] = [
     "asset-sync",
     "earnings-sync",
@@ -78,36 +77,13 @@ const AUDITOR_GRANT: &str = r#"{"Sid":"AuditorDescribes","Effect":"Allow","Princ
 /// The example config, copied next to fresh credentials, plus an `auditor` principal with
 /// no identity policy and an `admin` for setting up.
 fn setup_config(dir: &Path) -> PathBuf {
-    let mut profiles: Vec<String> = PRINCIPALS.iter().map(|p| (*p).to_owned()).collect();
-    profiles.push("admin".into());
-    s9_server::principals::generate_profiles_file(&dir.join("credentials"), &profiles)
-        .expect("credentials");
-    copy_dir(Path::new(EXAMPLE), dir);
-    std::fs::write(
-        dir.join("policies/admin.json"),
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
-    )
-    .expect("admin policy");
+    crate::harness::example_config(dir, &["auditor"]);
     let mut config = std::fs::read_to_string(dir.join("s9.toml")).expect("config");
     config.push_str(
-        "\n[[principal]]\nname = \"auditor\"\narn = \"arn:aws:iam::123456789012:role/auditor\"\nprofile = \"auditor\"\n\
-         \n[[principal]]\nname = \"admin\"\narn = \"arn:aws:iam::123456789012:user/admin\"\nprofile = \"admin\"\npolicies = [\"policies/admin.json\"]\n",
+        "\n[[principal]]\nname = \"auditor\"\narn = \"arn:aws:iam::123456789012:role/auditor\"\nprofile = \"auditor\"\n",
     );
     std::fs::write(dir.join("s9.toml"), config).expect("config");
     dir.join("s9.toml")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("example dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "credentials" {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn clients(server: &TestServer, credentials: &Path) -> BTreeMap<String, Client> {

@@ -1,10 +1,12 @@
-//! The whole operator path a new user follows in the README: start the service, `apply` the
-//! example stack spec (plan first, then idempotent), `populate` the keys, read them with
-//! `get` and through `run`, and `synth` a template that passes cfn-lint and cfn-guard.
+//! The whole operator path a new user follows in the README: serve the example config,
+//! `apply` the example stack spec as `operator` (plan first, then idempotent), `populate`
+//! the keys, read them as `asset-sync` with `get` and through `run`, and `synth` a template
+//! that passes cfn-lint and cfn-guard (both required: scripts/test.sh installs them).
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::harness::{BIN, TestServer, canary};
+use crate::harness::{BIN, TestServer, canary, example_config, require};
 
 fn example(file: &str) -> String {
     format!(
@@ -13,9 +15,12 @@ fn example(file: &str) -> String {
     )
 }
 
-fn s9(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `s9-secrets ARGS` against `server` with the example's credentials file (`--profile` picks
+/// the principal).
+fn s9(server: &TestServer, credentials: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     server
         .cli_command()
+        .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
         .args(args)
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
@@ -33,35 +38,55 @@ fn ok(out: &Output) -> String {
     text
 }
 
-fn available(program: &str) -> bool {
+/// cfn-lint or cfn-guard, which scripts/test.sh installs: a missing tool fails the test.
+fn tool(program: &str) -> Command {
+    require(program, &["--version"]);
     Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn apply_populate_read_and_synth_as_the_readme_shows() {
-    let server = TestServer::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = example_config(dir.path(), &[]);
+    let credentials = dir.path().join("credentials");
+    let server = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]);
     let spec = example("signal9.toml");
+    let operator = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.extend(["--profile", "operator"]);
+        s9(&server, &credentials, &all, env)
+    };
 
-    let plan = ok(&s9(&server, &["apply", &spec, "--dry-run"], &[]));
+    let plan = ok(&operator(&["apply", &spec, "--dry-run"], &[]));
     assert!(
-        plan.contains("+ create secret signal9-advisor/api-credentials"),
-        "{plan}"
+        plan.contains("+ create secret signal9-advisor/api-credentials")
+            && plan.contains("by signal9-vendor-keys"),
+        "apply wires the config's vendor-key function, with its vendor check: {plan}"
     );
     assert!(
-        ok(&s9(&server, &["list"], &[])).lines().count() == 1,
+        ok(&operator(&["list"], &[])).lines().count() == 1,
         "a dry run changes nothing"
     );
-    let applied = ok(&s9(&server, &["apply", &spec], &[]));
+    let applied = ok(&operator(&["apply", &spec], &[]));
     assert!(applied.contains("Applied 2 changes."), "{applied}");
-    let again = ok(&s9(&server, &["apply", &spec], &[]));
+    let again = ok(&operator(&["apply", &spec], &[]));
     assert!(again.contains("No changes"), "apply is idempotent: {again}");
+    let described = ok(&operator(
+        &[
+            "describe",
+            "signal9-advisor/api-credentials",
+            "--output",
+            "json",
+        ],
+        &[],
+    ));
+    assert!(
+        described.contains(":function:signal9-vendor-keys"),
+        "{described}"
+    );
 
     // Someone retags the secret by hand: apply puts it back.
-    ok(&s9(
-        &server,
+    ok(&operator(
         &[
             "tag",
             "signal9-advisor/api-credentials",
@@ -70,12 +95,12 @@ fn apply_populate_read_and_synth_as_the_readme_shows() {
         ],
         &[],
     ));
-    let drift = ok(&s9(&server, &["apply", &spec], &[]));
+    let drift = ok(&operator(&["apply", &spec], &[]));
     assert!(
         drift.contains("tag Project=Signal9Advisor") && drift.contains("untag stray"),
         "{drift}"
     );
-    assert!(ok(&s9(&server, &["apply", &spec], &[])).contains("No changes"));
+    assert!(ok(&operator(&["apply", &spec], &[])).contains("No changes"));
 
     let hex = || canary().replace('-', "").to_ascii_uppercase();
     let (av, key, secret) = (
@@ -83,8 +108,7 @@ fn apply_populate_read_and_synth_as_the_readme_shows() {
         format!("PK{}", &hex()[..18]),
         format!("{}{}", hex(), hex())[..40].to_owned(),
     );
-    let populated = ok(&s9(
-        &server,
+    let populated = ok(&operator(
         &["populate"],
         &[
             ("ALPHAVANTAGE_API_KEY", &av),
@@ -96,60 +120,53 @@ fn apply_populate_read_and_synth_as_the_readme_shows() {
         populated.contains("new version") && !populated.contains(&key),
         "{populated}"
     );
-    let shown = ok(&s9(
-        &server,
-        &["get", "signal9-advisor/api-credentials"],
-        &[],
-    ));
+    // The operator manages the secret but cannot read it; the pipeline can.
+    let refused = operator(&["get", "signal9-advisor/api-credentials"], &[]);
+    assert_eq!(refused.status.code(), Some(4));
+    let reader = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--profile", "asset-sync"]);
+        s9(&server, &credentials, &all, &[])
+    };
+    let shown = ok(&reader(&["get", "signal9-advisor/api-credentials"]));
     assert!(
         shown.contains("alpacaApiSecret (40 chars)") && !shown.contains(&secret),
         "{shown}"
     );
-    let env = ok(&s9(&server, &["run", "--", "env"], &[]));
+    let env = ok(&s9(
+        &server,
+        &credentials,
+        &["run", "--profile", "asset-sync", "--", "env"],
+        &[],
+    ));
     assert!(
         env.contains(&format!("ALPACA_API_KEY={key}"))
             && env.contains(&format!("ALPHAVANTAGE_API_KEY={av}"))
     );
 
-    let template = server.dir.path().join("template.json");
-    let synth = s9(&server, &["synth", &spec], &[]);
+    let template = dir.path().join("template.json");
+    let synth = s9(&server, &credentials, &["synth", &spec], &[]);
     ok(&synth);
     std::fs::write(&template, &synth.stdout).expect("write template");
-    if available("cfn-lint") {
-        let lint = Command::new("cfn-lint")
-            .arg(&template)
-            .output()
-            .expect("cfn-lint");
-        ok(&lint);
-    } else {
-        eprintln!("cfn-lint not installed; skipping (scripts/test.sh installs it)");
-    }
-    if available("cfn-guard") {
-        let rules = format!("{}/../../rules/signal9.guard", env!("CARGO_MANIFEST_DIR"));
-        let guard = Command::new("cfn-guard")
-            .args([
-                "validate",
-                "--show-summary",
-                "fail",
-                "--rules",
-                &rules,
-                "--data",
-            ])
-            .arg(&template)
-            .output()
-            .expect("cfn-guard");
-        ok(&guard);
-    } else {
-        eprintln!("cfn-guard not installed; skipping (scripts/test.sh installs it)");
-    }
+    ok(&tool("cfn-lint").arg(&template).output().expect("cfn-lint"));
+    let rules = format!("{}/../../rules/signal9.guard", env!("CARGO_MANIFEST_DIR"));
+    let guard = tool("cfn-guard")
+        .args([
+            "validate",
+            "--show-summary",
+            "fail",
+            "--rules",
+            &rules,
+            "--data",
+        ])
+        .arg(&template)
+        .output()
+        .expect("cfn-guard");
+    ok(&guard);
 }
 
 #[test]
 fn cfn_guard_rules_catch_a_broken_template() {
-    if !available("cfn-guard") {
-        eprintln!("cfn-guard not installed; skipping");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tmp");
     let out = Command::new(BIN)
         .args(["synth", &example("signal9.toml")])
@@ -164,7 +181,7 @@ fn cfn_guard_rules_catch_a_broken_template() {
     let path = dir.path().join("broken.json");
     std::fs::write(&path, t.to_string()).expect("write");
     let rules = format!("{}/../../rules/signal9.guard", env!("CARGO_MANIFEST_DIR"));
-    let guard = Command::new("cfn-guard")
+    let guard = tool("cfn-guard")
         .args([
             "validate",
             "--show-summary",

@@ -250,7 +250,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     let sat_11 = datetime!(2026-03-07 11:00 UTC);
     clock.set(sat_11);
     history_len(&data_dir, 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(addr, None).await;
     for name in ["rate-secret", "cron-secret", "days-secret", "vendor-secret"] {
         assert_eq!(last_rotated(&sm, name).await, None, "{name} rotated early");
     }
@@ -338,12 +338,13 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     // Monday 12:30 UTC is 08:30 in New York since Sunday's switch to EDT (it would be
     // 07:30 in EST): inside business hours, no alarm.
     clock.set(datetime!(2026-03-09 12:30 UTC));
+    let evaluated = alarm_records(addr).await;
     sm.get_secret_value()
         .secret_id("rate-secret")
         .send()
         .await
         .expect("read");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(addr, Some(evaluated)).await;
     assert_eq!(history(&data_dir).len(), 4);
     // Monday 22:30 UTC is 18:30 EDT: after hours.
     let mon_2230 = datetime!(2026-03-09 22:30 UTC);
@@ -413,12 +414,47 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
             ),
         ]
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(addr, None).await;
     let all = history(&data_dir);
     assert_eq!(all.len(), 7, "nothing else changed: {all:#?}");
 
     let _ = stop.send(());
     running.await.expect("server task");
+}
+
+/// Waits until each background worker named by its progress counter (`s9_rotation_passes`,
+/// `s9_alarm_ticks`) has completed a whole pass that began after this call (two more than
+/// now: one may have been under way), and the alarm rules have evaluated at least
+/// `records` more audit records than they had when the caller read `alarm_records`.
+async fn settled(addr: std::net::SocketAddr, records_from: Option<u64>) {
+    let counters = |text: &str| {
+        let read = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (
+            read("s9_rotation_passes_total"),
+            read("s9_alarm_ticks_total"),
+            read("s9_alarm_records_total"),
+        )
+    };
+    let (passes, ticks, _) = counters(&scrape_metrics(addr).await);
+    wait_for("the workers to complete a pass", || async {
+        let (p, t, r) = counters(&scrape_metrics(addr).await);
+        (p >= passes + 2 && t >= ticks + 2 && records_from.is_none_or(|from| r > from))
+            .then_some(())
+    })
+    .await;
+}
+
+/// How many audit records the alarm rules have evaluated so far.
+async fn alarm_records(addr: std::net::SocketAddr) -> u64 {
+    scrape_metrics(addr)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("s9_alarm_records_total ")?.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn scrape_metrics(addr: std::net::SocketAddr) -> String {

@@ -1,16 +1,9 @@
-//! Smoke tests with the aws CLI and boto3, unchanged but for the endpoint. `.ci/run`
-//! installs both; on a machine without them these tests say so and pass.
+//! Smoke tests with the aws CLI and boto3, unchanged but for the endpoint. scripts/test.sh
+//! installs both; without them these tests fail.
 
 use std::process::Command;
 
-use crate::harness::{TestServer, canary};
-
-fn available(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use crate::harness::{TestServer, canary, require};
 
 fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) {
     let out = Command::new("aws")
@@ -36,10 +29,7 @@ fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) 
 
 #[test]
 fn aws_cli_drives_every_operation() {
-    if !available("aws", "--version") {
-        eprintln!("aws CLI not installed; skipping");
-        return;
-    }
+    require("aws", &["--version"]);
     let server = TestServer::start();
     let value = canary();
     let (ok, created, err) = aws(
@@ -241,15 +231,7 @@ fn version_ids(server: &TestServer) -> [String; 2] {
 
 #[test]
 fn boto3_works_unchanged() {
-    if !available("python3", "-c")
-        || !Command::new("python3")
-            .args(["-c", "import boto3"])
-            .status()
-            .is_ok_and(|s| s.success())
-    {
-        eprintln!("boto3 not installed; skipping");
-        return;
-    }
+    require("python3", &["-c", "import boto3"]);
     let server = TestServer::start();
     let (id, secret) = server.admin_keys();
     let value = canary();

@@ -73,6 +73,9 @@ pub enum RotationNotice {
 /// Where the engine reports what happened.
 pub trait RotationEvents: Send + Sync + std::fmt::Debug {
     fn notice(&self, notice: &RotationNotice);
+
+    /// A pass of [`RotationEngine::run`] has finished (progress, for metrics).
+    fn pass_done(&self) {}
 }
 
 /// Runs rotations for one [`Service`].
@@ -127,6 +130,7 @@ impl RotationEngine {
         self.publish_functions();
         loop {
             self.pass().await;
+            self.events.pass_done();
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 () = self.service.rotation_requested() => {}
