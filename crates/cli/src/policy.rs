@@ -154,7 +154,11 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             None => println!("decided by: no statement allows it"),
         }
         if !decision.is_allowed() {
-            println!("error: {}", decision.denial_message(&request));
+            // What the caller would be told, so the simulator's answer reads like the service's.
+            println!(
+                "the caller gets: AccessDeniedException: {}",
+                decision.denial_message(&request)
+            );
         }
     }
     Ok(())

@@ -16,6 +16,7 @@ mod lambda;
 mod metrics;
 mod policies;
 mod proxy;
+mod readme;
 mod robustness;
 mod rotation;
 mod stack;
