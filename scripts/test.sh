@@ -2,16 +2,22 @@
 # Runs every check and test of the workspace: formatting, clippy, and `cargo test`
 # (unit, property, SigV4 vector, end-to-end and conformance tests).
 #
-# The end-to-end suite also drives the real aws CLI and boto3 and lints the synthesized
-# CloudFormation with cfn-lint and cfn-guard; the shell scripts are linted too. What is
-# missing is installed under target/ (a Python virtualenv with the aws CLI, boto3, cfn-lint
-# and ShellCheck; cfn-guard by cargo install), so this script works on a fresh machine with
-# only Rust and Python.
+# The end-to-end suite also drives the real aws CLI and boto3, runs README.md's commands,
+# and lints the synthesized CloudFormation with cfn-lint and cfn-guard; the shell scripts
+# are linted too. What is missing is installed under target/ (a Python virtualenv with the
+# aws CLI, boto3, cfn-lint and ShellCheck; cfn-guard by cargo install) or with apt-get
+# (curl), so this script works on a fresh machine with only Rust and Python. A test whose
+# tool is missing fails; none skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ensure_tools() {
     local venv=target/aws-tools
+    # The README test runs its curl commands.
+    if ! command -v curl >/dev/null 2>&1; then
+        echo "==> installing curl"
+        apt-get update -qq && apt-get install -y -qq curl >/dev/null
+    fi
     if ! { command -v aws && python3 -c 'import boto3' && command -v shellcheck \
         && command -v cfn-lint; } >/dev/null 2>&1; then
         if [ ! -x "$venv/bin/cfn-lint" ]; then
