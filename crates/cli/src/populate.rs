@@ -259,6 +259,8 @@ pub(crate) fn complete(args: CompleteArgs) -> anyhow::Result<()> {
                     Some("start one with `s9-secrets rotate SECRET`; nothing was written"),
                 )
             })?;
+        // A failure already recorded before these keys arrive is not theirs.
+        let before = follow(&client, secret, &pending).await?.failure;
         client
             .put_secret_value()
             .secret_id(secret)
@@ -271,18 +273,20 @@ pub(crate) fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
         let mut current = false;
         while args.wait > 0 && std::time::Instant::now() < deadline {
-            let listed = client
-                .list_secret_version_ids()
-                .secret_id(secret)
-                .send()
-                .await
-                .map_err(failed(format!("following the rotation of {secret}")))?;
-            current = listed.versions().iter().any(|v| {
-                v.version_id() == Some(pending.as_str())
-                    && v.version_stages().iter().any(|s| s == "AWSCURRENT")
-            });
+            let seen = follow(&client, secret, &pending).await?;
+            current = seen.current;
             if current {
                 break;
+            }
+            if let Some(reason) = seen.failure.filter(|f| Some(f) != before.as_ref()) {
+                return Err(Failure::new(
+                    exit::UNAVAILABLE,
+                    format!("the rotation of {secret} failed with the new keys: {reason}"),
+                    Some(
+                        "nothing changed: AWSCURRENT holds the old keys. To try other keys: `s9-secrets rotate SECRET --cancel`, `s9-secrets rotate SECRET`, then `rotate complete` again",
+                    ),
+                )
+                .into());
             }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
@@ -312,6 +316,70 @@ pub(crate) fn complete(args: CompleteArgs) -> anyhow::Result<()> {
             .into())
         }
     })
+}
+
+/// What `rotate complete` follows: whether the supplied version is current, and why the
+/// rotation last failed (the server's `x-s9-rotation-failure` header of DescribeSecret).
+struct Followed {
+    current: bool,
+    failure: Option<String>,
+}
+
+async fn follow(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &str,
+    version: &str,
+) -> anyhow::Result<Followed> {
+    let failure = FailureHeader::default();
+    let described = client
+        .describe_secret()
+        .secret_id(secret)
+        .customize()
+        .interceptor(failure.clone())
+        .send()
+        .await
+        .map_err(failed(format!("following the rotation of {secret}")))?;
+    Ok(Followed {
+        current: current_version(&described) == Some(version),
+        failure: failure.take(),
+    })
+}
+
+/// Keeps the `x-s9-rotation-failure` header of the response it sees.
+#[derive(Debug, Clone, Default)]
+struct FailureHeader(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl FailureHeader {
+    fn take(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl aws_sdk_secretsmanager::config::Intercept for FailureHeader {
+    fn name(&self) -> &'static str {
+        "FailureHeader"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+        let header = context
+            .response()
+            .headers()
+            .get(s9_server::ROTATION_FAILURE_HEADER)
+            .map(str::to_owned);
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = header;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2110,6 +2110,11 @@ fn describe(record: &SecretRecord) -> SecretDescription {
             .clone()
             .or_else(|| (!record.replicas.is_empty()).then(|| record.region.clone())),
         replication_status: (!record.replicas.is_empty()).then(|| replication_status(record)),
+        rotation_failure: rotation
+            .last_error
+            .as_ref()
+            .filter(|_| rotation.pending_token.is_some())
+            .map(|e| format!("attempt {}: {e}", rotation.attempts)),
         ..SecretDescription::default()
     }
 }

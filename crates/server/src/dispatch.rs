@@ -15,8 +15,38 @@ fn json<T: Serialize>(value: &T) -> Result<Body, ApiError> {
 
 const EMPTY: &[u8] = b"{}";
 
+/// A successful operation's answer: its body, and what the server says beside it.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) body: Body,
+    /// DescribeSecret: why the rotation in progress failed (the `x-s9-rotation-failure`
+    /// header).
+    pub(crate) rotation_failure: Option<String>,
+}
+
 /// Runs `request` in `region`.
 pub(crate) async fn dispatch(
+    service: &Service,
+    caller: &Caller,
+    region: &str,
+    request: Request,
+) -> Result<Reply, ApiError> {
+    if let Request::DescribeSecret(r) = request {
+        let mut described = service.describe_secret(caller, region, &secret_id(r.secret_id))?;
+        let rotation_failure = described.rotation_failure.take();
+        return Ok(Reply {
+            body: json(&described)?,
+            rotation_failure,
+        });
+    }
+    Ok(Reply {
+        body: body_of(service, caller, region, request).await?,
+        rotation_failure: None,
+    })
+}
+
+/// The body of every operation's answer.
+async fn body_of(
     service: &Service,
     caller: &Caller,
     region: &str,

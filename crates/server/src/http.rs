@@ -114,6 +114,7 @@ async fn handle_in_span(
         access_key_id,
         region,
         read_secret,
+        rotation_failure,
         mut result,
     } = processed;
     if let Some(audit) = &state.audit {
@@ -195,6 +196,22 @@ async fn handle_in_span(
     if let Some(code) = code {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(code.as_str()));
     }
+    if let Some(reason) = rotation_failure {
+        // Header-safe: anything but visible ASCII becomes `?`.
+        let safe: String = reason
+            .chars()
+            .map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&safe) {
+            headers.insert(ROTATION_FAILURE_HEADER, v);
+        }
+    }
     // The service clock's time, the one signatures are checked against: SDKs correct their
     // clock skew from this header, so it must not be another clock's.
     if let Ok(v) = HeaderValue::from_str(&http_date(state.service.now())) {
@@ -202,6 +219,10 @@ async fn handle_in_span(
     }
     Ok(response)
 }
+
+/// DescribeSecret's answer names a failed rotation here (a Signal9 extension: AWS SDKs
+/// ignore it; `s9-secrets rotate complete` reads it to stop as soon as a rotation fails).
+pub const ROTATION_FAILURE_HEADER: &str = "x-s9-rotation-failure";
 
 /// `Fri, 27 Nov 2026 14:58:43 GMT` (RFC 9110 IMF-fixdate).
 fn http_date(t: time::OffsetDateTime) -> String {
@@ -221,6 +242,8 @@ struct Processed<'a> {
     region: Option<String>,
     /// The SecretId of a GetSecretValue, for the per-secret read count.
     read_secret: Option<String>,
+    /// DescribeSecret: why the rotation in progress failed.
+    rotation_failure: Option<String>,
     result: Result<Vec<u8>, ApiError>,
 }
 
@@ -232,6 +255,7 @@ impl Processed<'_> {
             access_key_id: None,
             region: None,
             read_secret: None,
+            rotation_failure: None,
             result: Err(e),
         }
     }
@@ -300,7 +324,12 @@ async fn process<'a>(
             if let s9_wire::Request::GetSecretValue(r) = &decoded {
                 out.read_secret.clone_from(&r.secret_id);
             }
-            dispatch(&state.service, &caller, &verified.region, decoded).await
+            dispatch(&state.service, &caller, &verified.region, decoded)
+                .await
+                .map(|reply| {
+                    out.rotation_failure = reply.rotation_failure;
+                    reply.body
+                })
         }
         Err(e) => Err(e),
     };

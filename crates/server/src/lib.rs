@@ -31,6 +31,7 @@ use s9_store::{Envelope, FileKeyProvider, Mutation, Store, Table};
 use tokio::net::TcpListener;
 
 pub use config::{ConfigError, ServiceConfig};
+pub use http::ROTATION_FAILURE_HEADER;
 pub use principals::{GeneratedCredentials, Principal, Principals};
 
 /// Limits that keep a bad client from holding resources.

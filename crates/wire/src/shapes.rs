@@ -309,6 +309,12 @@ pub struct SecretDescription {
     pub primary_region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_status: Option<Vec<ReplicationStatus>>,
+    /// Why the rotation in progress last failed, with its attempt count (the service's own
+    /// words, never secret material). Not a member of the body: the server sends it as the
+    /// `x-s9-rotation-failure` header of DescribeSecret, a Signal9 extension AWS SDKs
+    /// ignore, so `rotate complete` can stop as soon as the rotation fails.
+    #[serde(skip)]
+    pub rotation_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

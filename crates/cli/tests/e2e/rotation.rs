@@ -375,11 +375,28 @@ async fn vendor_keys_wait_for_an_operator_survive_a_restart_and_pass_the_vendor_
     let run = |k: &[String; 3]| {
         let env = env(k);
         let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (*a, b.as_str())).collect();
-        cli(&server, &["rotate", "complete", "--wait", "5"], &env, None)
+        cli(
+            &server,
+            &["rotate", "complete", "--wait", "120"],
+            &env,
+            None,
+        )
     };
+    // `rotate complete` stops as soon as the rotation fails, not at the end of its wait.
+    let asked = Instant::now();
     let out = run(&refused);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(text(&out).contains("not current"), "{}", text(&out));
+    assert!(
+        text(&out).contains("failed with the new keys")
+            && text(&out).contains("the vendor rejected the new key"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(60),
+        "waited {:?} after the vendor refused",
+        asked.elapsed()
+    );
     assert!(
         vendor.calls.load(Ordering::Acquire) >= 1,
         "the vendor was asked"
