@@ -855,20 +855,26 @@ impl Writer {
     }
 
     fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
-        self.counter += 1;
-        let name = format!(
-            "{}{}-{:06}{}",
-            files::LOG_PREFIX,
-            files::stamp(now),
-            self.counter,
-            files::LOG_SUFFIX
-        );
-        let path = self.config.dir.join(&name);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| AuditError::io(&path, e))?;
+        // A name is never reused: a server restarted within the second its predecessor
+        // opened a file (a crash and a quick restart) takes the next number, which also
+        // sorts after it.
+        let (name, path, file) = loop {
+            self.counter += 1;
+            let name = format!(
+                "{}{}-{:06}{}",
+                files::LOG_PREFIX,
+                files::stamp(now),
+                self.counter,
+                files::LOG_SUFFIX
+            );
+            let path = self.config.dir.join(&name);
+            match OpenOptions::new().create_new(true).append(true).open(&path) {
+                Ok(file) => break (name, path, file),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists && self.counter < 999_999 => {}
+                Err(e) => return Err(AuditError::io(&path, e)),
+            }
+        };
         if let Ok(d) = File::open(&self.config.dir) {
             let _ = d.sync_all();
         }

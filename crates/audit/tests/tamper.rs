@@ -278,6 +278,49 @@ async fn a_torn_last_record_is_cut_on_restart_and_said_so() {
     assert_eq!(recovered.len(), 1);
 }
 
+/// A crash and a restart within the same second: the new log file takes the next number
+/// instead of failing on the name its predecessor took (which refused every read).
+#[tokio::test]
+async fn a_restart_within_the_same_second_writes_a_file_of_its_own() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let logs = dir.path().join("audit");
+    let key = dir.path().join("keys/audit.p8");
+    let first = AuditLog::open(config(&logs, &key, 1_000_000), T0).expect("open");
+    write(&first, 2, T0).await;
+    drop(first); // no closing digest: as after kill -9
+    let second = AuditLog::open(config(&logs, &key, 1_000_000), T0).expect("reopen");
+    write(&second, 2, T0).await;
+    second
+        .digest(T0 + Duration::hours(1))
+        .await
+        .expect("digest");
+    drop(second);
+    let files: Vec<String> = query::log_files(&logs)
+        .expect("files")
+        .iter()
+        .map(|p| name(p))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0] < files[1],
+        "the restart's file sorts after: {files:?}"
+    );
+    let t = Trail {
+        _dir: dir,
+        logs,
+        key,
+    };
+    assert_eq!(
+        query::query(&t.logs, &query::Filter::default())
+            .expect("query")
+            .iter()
+            .filter(|e| e.event_name == "Probe")
+            .count(),
+        4
+    );
+    verified(t);
+}
+
 #[tokio::test]
 async fn pruning_keeps_what_remains_verifiable_and_is_recorded() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -49,8 +49,8 @@ pub(crate) struct ApiArgs {
 }
 
 impl ApiArgs {
-    /// The SDK configuration, refused when it names no region: the SDK would only fail
-    /// later with a bare "other".
+    /// The SDK configuration, refused when it names no region or finds no credentials: the
+    /// SDK would only fail later, with a bare "other" or the last provider's complaint.
     pub(crate) async fn sdk_config(&self) -> Result<aws_config::SdkConfig, Failure> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(endpoint) = &self.endpoint {
@@ -72,8 +72,7 @@ impl ApiArgs {
                 ),
             ));
         }
-        let provider = config.credentials_provider();
-        if let Some(provider) = provider {
+        if let Some(provider) = config.credentials_provider() {
             use aws_sdk_secretsmanager::config::ProvideCredentials as _;
             if provider.provide_credentials().await.is_err() {
                 return Err(Failure::new(

@@ -98,18 +98,21 @@ fn one_server_per_data_directory_and_per_account() {
     let data = server.data_dir();
     let dir = tempfile::tempdir().expect("tmp");
     let data_arg = data.to_string_lossy().into_owned();
-    let out = bare(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_arg,
-            "--account-id",
-            ACCOUNT,
-        ],
-    );
+    let serve_as = |account: &str| {
+        bare(
+            dir.path(),
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                &data_arg,
+                "--account-id",
+                account,
+            ],
+        )
+    };
+    let out = serve_as(ACCOUNT);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("is in use by another process: one server per data directory"),
@@ -118,18 +121,7 @@ fn one_server_per_data_directory_and_per_account() {
     );
 
     server.terminate();
-    let out = bare(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_arg,
-            "--account-id",
-            "999999999999",
-        ],
-    );
+    let out = serve_as("999999999999");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains(&format!(
@@ -309,37 +301,8 @@ fn cargo_run_at_the_root_means_the_service() {
 #[test]
 fn the_example_config_runs_one_rule_per_kind() {
     let dir = tempfile::tempdir().expect("tmp");
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/signal9");
-    let copy = dir.path().join("signal9");
-    std::fs::create_dir(&copy).expect("mkdir");
-    for entry in [
-        "s9.toml",
-        "signal9.toml",
-        "resource-policy.json",
-        "policies",
-    ] {
-        let status = Command::new("cp")
-            .args(["-r", &format!("{examples}/{entry}")])
-            .arg(&copy)
-            .status()
-            .expect("cp");
-        assert!(status.success());
-    }
-    let mut keygen = vec!["keygen", "--out", "signal9/credentials"];
-    for p in [
-        "asset-sync",
-        "earnings-sync",
-        "data-processing",
-        "rotation",
-        "operator",
-    ] {
-        keygen.extend(["--profile", p]);
-    }
-    assert!(bare(dir.path(), &keygen).status.success());
-    let out = bare(
-        dir.path(),
-        &["alarms", "rules", "--config", "signal9/s9.toml"],
-    );
+    crate::harness::example_config(dir.path(), &[]);
+    let out = bare(dir.path(), &["alarms", "rules", "--config", "s9.toml"]);
     assert!(out.status.success(), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut kinds: Vec<&str> = listed

@@ -294,7 +294,11 @@ async fn acknowledged_writes_survive_kill_9() {
             .version_id(version)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("acknowledged {secret}/{version} lost: {}", code(e)));
+            .unwrap_or_else(|e| {
+                let log = server.log();
+                let tail = &log[log.len().saturating_sub(4000)..];
+                panic!("acknowledged {secret}/{version} lost: {}\n{tail}", code(e))
+            });
         assert_eq!(got.secret_string(), Some(value.as_str()));
     }
 }
@@ -416,7 +420,7 @@ async fn secret_values_never_reach_disk_logs_or_errors_in_plaintext() {
 }
 
 #[test]
-fn sigterm_stops_gracefully_and_first_start_prints_how_to_connect() {
+fn sigterm_stops_gracefully_and_every_start_prints_how_to_connect() {
     let mut server = TestServer::start();
     let log = server.log();
     assert!(log.contains("AWS_SHARED_CREDENTIALS_FILE="), "{log}");
@@ -429,9 +433,15 @@ fn sigterm_stops_gracefully_and_first_start_prints_how_to_connect() {
     let log = server.log();
     assert_eq!(
         log.matches("AWS_SHARED_CREDENTIALS_FILE=").count(),
-        1,
-        "instructions are printed once"
+        2,
+        "how to connect, at every start"
     );
+    assert_eq!(
+        log.matches("Created administrator credentials").count(),
+        1,
+        "keys are created once"
+    );
+    assert!(!log.contains(&secret), "the secret key was printed");
 }
 
 /// Every file below `dir`.
