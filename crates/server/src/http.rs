@@ -100,6 +100,39 @@ async fn handle_in_span(
             "The request body was not received in time.",
         )),
     };
+    // From here the request runs to its end in a task of its own, whatever the client does:
+    // hyper drops this future when the connection goes away, and a change must never be
+    // durable without its audit record (nor a record missing for a request that was read).
+    let finish = tokio::spawn(
+        respond(
+            state,
+            parts,
+            body,
+            Peer { addr: peer, ip },
+            request_id,
+            target,
+            started,
+        )
+        .in_current_span(),
+    );
+    Ok(finish.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a request's task ended abnormally");
+        let mut response = Response::new(Full::new(Bytes::from(ApiError::internal().to_body())));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+    }))
+}
+
+/// Processes a received request, records it and builds its response.
+async fn respond(
+    state: Arc<AppState>,
+    parts: http::request::Parts,
+    body: Result<Bytes, ApiError>,
+    Peer { addr: peer, ip }: Peer,
+    request_id: String,
+    target: String,
+    started: Instant,
+) -> Response<Full<Bytes>> {
     let empty = Bytes::new();
     let (body, processed) = match body {
         Ok(body) => {
@@ -217,7 +250,7 @@ async fn handle_in_span(
     if let Ok(v) = HeaderValue::from_str(&http_date(state.service.now())) {
         headers.insert(http::header::DATE, v);
     }
-    Ok(response)
+    response
 }
 
 /// DescribeSecret's answer names a failed rotation here (a Signal9 extension: AWS SDKs

@@ -126,8 +126,18 @@ fn spec_errors_name_the_file_and_the_problem() {
     ] {
         let path = dir.join("bad.toml");
         std::fs::write(&path, base.replacen(from, to, 1)).expect("write");
-        let err = StackSpec::load(&path).expect_err(problem).to_string();
-        assert!(err.contains("bad.toml") && err.contains(problem), "{err}");
+        let err = StackSpec::load(&path).expect_err(problem);
+        // The file, then its cause, as `s9-secrets` prints the chain.
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert!(
+            text.contains("bad.toml") && text.contains(problem),
+            "{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,15 +5,33 @@ use std::fmt;
 
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-/// A `SecretString` value.
-#[derive(Clone, PartialEq, Eq)]
+/// A `SecretString` value. Equality takes the same time wherever two values of one length
+/// differ (idempotency checks compare a request's value with a stored one).
+#[derive(Clone)]
 pub struct SecretText(Zeroizing<String>);
 
-/// A `SecretBinary` value (base64 on the wire, raw bytes here).
-#[derive(Clone, PartialEq, Eq)]
+/// A `SecretBinary` value (base64 on the wire, raw bytes here); compared in constant time.
+#[derive(Clone)]
 pub struct SecretBlob(Zeroizing<Vec<u8>>);
+
+impl PartialEq for SecretText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for SecretText {}
+
+impl PartialEq for SecretBlob {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice().ct_eq(other.0.as_slice()).into()
+    }
+}
+
+impl Eq for SecretBlob {}
 
 impl SecretText {
     pub fn new(value: String) -> Self {
@@ -114,5 +132,18 @@ mod tests {
             "\"AAEC/w==\""
         );
         assert!(serde_json::from_str::<SecretBlob>("\"not base64!\"").is_err());
+    }
+
+    #[test]
+    fn equality_compares_every_byte() {
+        let text = |v: &str| SecretText::new(v.to_owned());
+        assert_eq!(text("same-value"), text("same-value"));
+        assert_ne!(text("same-value"), text("same-valuf"));
+        assert_ne!(text("same-value"), text("xame-value"));
+        assert_ne!(text("short"), text("shorter"));
+        let blob = |v: &[u8]| SecretBlob::new(v.to_vec());
+        assert_eq!(blob(&[1, 2, 3]), blob(&[1, 2, 3]));
+        assert_ne!(blob(&[1, 2, 3]), blob(&[1, 2, 4]));
+        assert_ne!(blob(&[1, 2, 3]), blob(&[1, 2]));
     }
 }

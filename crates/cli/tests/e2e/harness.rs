@@ -146,6 +146,19 @@ impl TestServer {
         self.spawn();
     }
 
+    /// Every audit log file of the server, concatenated.
+    pub fn audit_text(&self) -> String {
+        let dir = self.data_dir().join("audit");
+        let mut all = String::new();
+        for entry in std::fs::read_dir(dir).expect("audit dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                all.push_str(&std::fs::read_to_string(path).expect("read"));
+            }
+        }
+        all
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

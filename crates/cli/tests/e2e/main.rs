@@ -6,6 +6,7 @@
 mod agent;
 mod alarms;
 mod api;
+mod attacks;
 mod audit;
 mod cli;
 mod client;

@@ -73,18 +73,6 @@ async fn until_current(sm: &Client, id: &str, version: &str) {
     }
 }
 
-fn audit_text(server: &TestServer) -> String {
-    let dir = server.data_dir().join("audit");
-    let mut all = String::new();
-    for entry in std::fs::read_dir(dir).expect("audit dir") {
-        let path = entry.expect("entry").path();
-        if path.is_file() {
-            all.push_str(&std::fs::read_to_string(path).expect("read"));
-        }
-    }
-    all
-}
-
 #[tokio::test]
 async fn random_rotation_runs_the_four_steps_and_answers_as_aws_does() {
     let server = TestServer::start();
@@ -167,7 +155,7 @@ async fn random_rotation_runs_the_four_steps_and_answers_as_aws_does() {
     );
     let (_, newer) = current(&sm, "db/password").await;
 
-    let audit = audit_text(&server);
+    let audit = server.audit_text();
     assert_eq!(
         audit.matches("\"eventName\":\"RotationSucceeded\"").count(),
         2
@@ -341,7 +329,7 @@ async fn vendor_keys_wait_for_an_operator_survive_a_restart_and_pass_the_vendor_
         .expect_err("empty version");
     assert_eq!(code(err), "ResourceNotFoundException");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !audit_text(&server).contains("RotationAwaitingInput") {
+    while !server.audit_text().contains("RotationAwaitingInput") {
         assert!(Instant::now() < deadline, "no notice: {}", server.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -405,7 +393,7 @@ async fn vendor_keys_wait_for_an_operator_survive_a_restart_and_pass_the_vendor_
         current(&sm, "signal9-advisor/api-credentials").await.1,
         doc(&old)
     );
-    let audit = audit_text(&server);
+    let audit = server.audit_text();
     assert!(audit.contains("\"eventName\":\"RotationFailed\""));
     assert!(audit.contains("the vendor rejected the new key"));
 
@@ -432,7 +420,7 @@ async fn vendor_keys_wait_for_an_operator_survive_a_restart_and_pass_the_vendor_
         current(&sm, "signal9-advisor/api-credentials").await.1,
         doc(&good)
     );
-    let audit = audit_text(&server);
+    let audit = server.audit_text();
     assert!(audit.contains("\"eventName\":\"RotationSucceeded\""));
     for k in old.iter().chain(&refused).chain(&good) {
         assert!(!audit.contains(k.as_str()), "a key reached the audit trail");
