@@ -394,7 +394,9 @@ fn caller(
 fn sigv4_error(e: SigV4Error) -> ApiError {
     let code = match &e {
         SigV4Error::MissingAuthentication => ErrorCode::MissingAuthenticationToken,
-        SigV4Error::Incomplete(_) => ErrorCode::IncompleteSignature,
+        SigV4Error::Incomplete(_)
+        | SigV4Error::UnsignedHeaders(_)
+        | SigV4Error::AmbiguousAuthentication => ErrorCode::IncompleteSignature,
         SigV4Error::UnknownAccessKey => ErrorCode::UnrecognizedClient,
         _ => ErrorCode::InvalidSignature,
     };

@@ -93,6 +93,31 @@ pub enum SigV4Error {
     /// A presigned URL past its `X-Amz-Expires`.
     #[error("Request has expired")]
     PresignExpired,
+    /// The credential scope names something that is not a region (`us-east-1:999…` would
+    /// otherwise make a namespace, and ARNs, of its own).
+    #[error("Credential should be scoped to a valid region. ")]
+    InvalidRegion,
+    /// A header the signature must cover is not in `SignedHeaders`: a signature over fewer
+    /// headers could be replayed with other values (another `X-Amz-Target`) in them.
+    #[error("There were headers present in the request which were not signed: {0}")]
+    UnsignedHeaders(String),
+    /// More than one `Authorization` header, or a header and a presigned query string.
+    #[error("Only one authentication mechanism and one Authorization header are allowed.")]
+    AmbiguousAuthentication,
+}
+
+/// Whether `region` is shaped like an AWS region name: lower-case words and a number,
+/// separated by hyphens (`us-east-1`, `us-gov-west-1`, `eu-central-2`).
+pub fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// Looks up the secret key for an access key id. The server backs this with its principals.
@@ -180,6 +205,20 @@ impl Verifier {
             }
         }
         self.check_skew(request_time, now, params.presigned)?;
+        // `host`, `x-amz-target` and every other `x-amz-*` header present are signed.
+        let unsigned: Vec<&str> = req
+            .headers
+            .keys()
+            .map(http::HeaderName::as_str)
+            .filter(|name| *name == "host" || name.starts_with("x-amz-"))
+            // A session token may be added after signing (AWS's `post-sts-header-after`
+            // vector); the service does not act on it.
+            .filter(|name| *name != "x-amz-security-token")
+            .filter(|name| !params.signed_headers.iter().any(|h| h == name))
+            .collect();
+        if !unsigned.is_empty() {
+            return Err(SigV4Error::UnsignedHeaders(unsigned.join(", ")));
+        }
 
         let Some(secret) = keys.secret_key(&params.access_key_id) else {
             return Err(SigV4Error::UnknownAccessKey);
@@ -261,17 +300,21 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 }
 
 fn auth_params(req: &RequestParts<'_>) -> Result<AuthParams, SigV4Error> {
-    if let Some(value) = req.headers.get(http::header::AUTHORIZATION) {
+    let presigned = req
+        .uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Algorithm"));
+    let mut authorizations = req.headers.get_all(http::header::AUTHORIZATION).iter();
+    if let Some(value) = authorizations.next() {
+        if authorizations.next().is_some() || presigned {
+            return Err(SigV4Error::AmbiguousAuthentication);
+        }
         let value = value.to_str().map_err(|_| {
             SigV4Error::Incomplete("Authorization header is not valid ASCII.".into())
         })?;
         return header_auth_params(value, req.headers);
     }
-    if req
-        .uri
-        .query()
-        .is_some_and(|q| q.contains("X-Amz-Algorithm"))
-    {
+    if presigned {
         return query_auth_params(req.uri);
     }
     Err(SigV4Error::MissingAuthentication)
@@ -386,6 +429,9 @@ fn build_params(
         return Err(SigV4Error::Incomplete(
             "Credential must name an access key, a region and a service.".into(),
         ));
+    }
+    if !is_region_name(region) {
+        return Err(SigV4Error::InvalidRegion);
     }
     let signed_headers: Vec<String> = signed_headers
         .split(';')

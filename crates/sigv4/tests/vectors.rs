@@ -507,9 +507,82 @@ fn the_date_header_form_and_malformed_authorization_headers() {
         matches!(&err, SigV4Error::Incomplete(m) if m.contains("ISO-8601")),
         "{err:?}"
     );
-    let err = verify_with(&[("host", "h"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=zz")], "/", now)
+    let err = verify_with(&[("host", "h"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=zz")], "/", now)
         .expect_err("bad hex");
     assert_eq!(err, SigV4Error::SignatureMismatch);
+}
+
+/// A signature must cover `host` and every `x-amz-*` header present (`x-amz-target`
+/// chooses the operation), come in one `Authorization` header, and be scoped to a region.
+#[test]
+fn unsigned_headers_two_authorizations_and_odd_regions_are_refused() {
+    let now = time::macros::datetime!(2015-08-30 12:36:00 UTC);
+    let auth = |scope: &str, signed: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/{scope}/service/aws4_request, SignedHeaders={signed}, Signature=00"
+        )
+    };
+    let unsigned_target = auth("us-east-1", "host;x-amz-date");
+    let err = verify_with(
+        &[
+            ("host", "h"),
+            ("x-amz-date", "20150830T123600Z"),
+            ("x-amz-target", "secretsmanager.DeleteSecret"),
+            ("authorization", &unsigned_target),
+        ],
+        "/",
+        now,
+    )
+    .expect_err("unsigned target");
+    assert_eq!(err, SigV4Error::UnsignedHeaders("x-amz-target".into()));
+
+    let signed = auth("us-east-1", "host;x-amz-date");
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", "h".parse().expect("h"));
+    headers.insert("x-amz-date", "20150830T123600Z".parse().expect("d"));
+    headers.append("authorization", signed.parse().expect("a"));
+    headers.append("authorization", signed.parse().expect("a"));
+    let uri: http::Uri = "/".parse().expect("uri");
+    let parts = RequestParts {
+        method: &http::Method::POST,
+        uri: &uri,
+        headers: &headers,
+        body: b"",
+    };
+    assert_eq!(
+        Verifier::default().verify(parts, now, &lookup),
+        Err(SigV4Error::AmbiguousAuthentication)
+    );
+
+    for scope in [
+        "us-east-1:999999999999",
+        "US-EAST-1",
+        "east",
+        "us-east-x",
+        "us--1",
+    ] {
+        let header = auth(scope, "host;x-amz-date");
+        let err = verify_with(
+            &[
+                ("host", "h"),
+                ("x-amz-date", "20150830T123600Z"),
+                ("authorization", &header),
+            ],
+            "/",
+            now,
+        )
+        .expect_err(scope);
+        assert_eq!(err, SigV4Error::InvalidRegion, "{scope}");
+    }
+    for region in [
+        "us-east-1",
+        "us-gov-west-1",
+        "eu-central-2",
+        "ap-southeast-4",
+        "cn-north-1",
+    ] {
+        assert!(s9_sigv4::is_region_name(region), "{region}");
+    }
 }
 
 #[test]

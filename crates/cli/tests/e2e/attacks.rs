@@ -104,3 +104,129 @@ async fn a_client_that_resets_after_a_write_leaves_no_unaudited_change() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Signs `body` for `target` with only the headers in `signed` (plus what signing adds),
+/// then adds `extra` headers unsigned: what an attacker who captured a signature can send.
+fn resigned(
+    server: &TestServer,
+    signed: &[(&'static str, String)],
+    extra: &[(&'static str, String)],
+    body: &[u8],
+    region: &str,
+) -> Vec<(String, String)> {
+    let creds = admin(server);
+    let uri: http::Uri = server.endpoint().parse().expect("uri");
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in signed {
+        headers.insert(*k, v.parse().expect("header"));
+    }
+    let params = s9_sigv4::SigningParams {
+        credentials: &creds,
+        region,
+        service: "secretsmanager",
+        time: time::OffsetDateTime::now_utc(),
+    };
+    s9_sigv4::sign(&http::Method::POST, &uri, &mut headers, body, &params).expect("sign");
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().expect("ascii").to_owned()))
+        .collect();
+    out.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    out
+}
+
+fn send(
+    server: &TestServer,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let borrowed: Vec<(&str, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    crate::harness::raw(server, &borrowed, body)
+}
+
+/// A signature that does not cover `x-amz-target` cannot be replayed as another operation;
+/// two `Authorization` headers are refused; a credential scope whose region is not a region
+/// (`us-east-1:999999999999`) makes no namespace and no ARN with a spoofed account.
+#[tokio::test]
+async fn sigv4_covers_the_operation_and_scopes_to_a_real_region() {
+    let server = TestServer::start();
+    let sm = server.client();
+    sm.create_secret()
+        .name("replay/target")
+        .secret_string("kept")
+        .send()
+        .await
+        .expect("create");
+    let body = br#"{"SecretId":"replay/target","ForceDeleteWithoutRecovery":true}"#;
+    let host = ("host", server.addr.to_string());
+    let content = ("content-type", "application/x-amz-json-1.1".to_owned());
+    // Signed over host and the date only; the operation is chosen afterwards.
+    let forged = resigned(
+        &server,
+        &[host.clone(), content.clone()],
+        &[("x-amz-target", "secretsmanager.DeleteSecret".to_owned())],
+        body,
+        "us-east-1",
+    );
+    let (status, answer) = send(&server, &forged, body);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["__type"], "IncompleteSignatureException", "{answer}");
+    assert!(
+        answer["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("x-amz-target"),
+        "{answer}"
+    );
+    sm.describe_secret()
+        .secret_id("replay/target")
+        .send()
+        .await
+        .expect("not deleted");
+
+    // The same request signed properly, sent with a second Authorization header.
+    let target = ("x-amz-target", "secretsmanager.DescribeSecret".to_owned());
+    let describe = br#"{"SecretId":"replay/target"}"#;
+    let mut twice = resigned(
+        &server,
+        &[host.clone(), content.clone(), target.clone()],
+        &[],
+        describe,
+        "us-east-1",
+    );
+    let authorization = twice
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .cloned()
+        .expect("signed");
+    let (status, answer) = send(&server, &twice, describe);
+    assert_eq!(status, 200, "the request alone is fine: {answer}");
+    twice.push(authorization);
+    let (status, answer) = send(&server, &twice, describe);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["__type"], "IncompleteSignatureException", "{answer}");
+
+    // A spoofed account in the region field of the scope.
+    let create = br#"{"Name":"spoofed","SecretString":"x"}"#;
+    let spoofed = resigned(
+        &server,
+        &[
+            host,
+            content,
+            ("x-amz-target", "secretsmanager.CreateSecret".to_owned()),
+        ],
+        &[],
+        create,
+        "us-east-1:999999999999",
+    );
+    let (status, answer) = send(&server, &spoofed, create);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    assert!(
+        !server.audit_text().contains("999999999999:secret"),
+        "no ARN with the spoofed account"
+    );
+}
