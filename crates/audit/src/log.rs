@@ -252,7 +252,7 @@ impl AuditLog {
     /// Opens the log: recovers files left by a crash (a torn last line is cut, and said so
     /// in the log). Needs a Tokio runtime, for the interval fsync.
     pub fn open(config: AuditConfig, now: OffsetDateTime) -> Result<Self, AuditError> {
-        std::fs::create_dir_all(config.dir.join(files::DIGEST_DIR))
+        s9_store::create_private_dir(&config.dir.join(files::DIGEST_DIR))
             .map_err(|e| AuditError::io(&config.dir, e))?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
@@ -868,7 +868,11 @@ impl Writer {
                 files::LOG_SUFFIX
             );
             let path = self.config.dir.join(&name);
-            match OpenOptions::new().create_new(true).append(true).open(&path) {
+            match s9_store::private_file_options()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+            {
                 Ok(file) => break (name, path, file),
                 Err(e)
                     if e.kind() == std::io::ErrorKind::AlreadyExists && self.counter < 999_999 => {}
@@ -1058,7 +1062,7 @@ impl Writer {
         .map_err(|e| AuditError::Io(e.to_string()))?;
         let path = self.config.dir.join(files::DIGEST_DIR).join(&name);
         let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
+            let mut f = s9_store::private_file_options()
                 .create_new(true)
                 .write(true)
                 .open(&path)?;

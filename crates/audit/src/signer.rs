@@ -36,7 +36,7 @@ impl Signer {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
+                    s9_store::create_private_dir(dir).map_err(|e| AuditError::io(dir, e))?;
                 }
                 let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                     .map_err(|_| AuditError::Key("cannot generate a key".into()))?;

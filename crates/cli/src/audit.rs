@@ -194,18 +194,39 @@ fn print(e: &AuditEvent, output: Output) -> anyhow::Result<()> {
         Output::Json => println!("{}", serde_json::to_string(e)?),
         Output::Table => println!(
             "{:<25} {:<28} {:<45} {:<16} {:<40} {}",
-            e.event_time,
-            e.event_name,
-            e.user_identity
-                .arn
-                .as_deref()
-                .unwrap_or(&e.user_identity.kind),
-            e.source_ip_address,
-            secret_column(e),
-            e.error_code.as_deref().unwrap_or("ok"),
+            printable(&e.event_time),
+            printable(&e.event_name),
+            printable(
+                e.user_identity
+                    .arn
+                    .as_deref()
+                    .unwrap_or(&e.user_identity.kind)
+            ),
+            printable(&e.source_ip_address),
+            printable(&secret_column(e)),
+            printable(e.error_code.as_deref().unwrap_or("ok")),
         ),
     }
     Ok(())
+}
+
+/// `text` safe to print on a terminal: control characters (escape sequences, newlines,
+/// C1 controls) are shown escaped (`\u{1b}`), so a request cannot forge lines or move the
+/// cursor in an operator's terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// The SECRET column: the secret's name, whether the request named it by name, full ARN or

@@ -296,7 +296,12 @@ impl Snapshot {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+        let mut file = s9_store::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(fail)?;
         file.write_all(&bytes).map_err(fail)?;
         file.sync_all().map_err(fail)?;
         std::fs::rename(&tmp, path).map_err(fail)

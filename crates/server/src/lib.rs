@@ -174,6 +174,25 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Says so when the data directory lets other users in: the files the service creates are
+/// private (0600, directories 0700), but a directory made by someone else may not be.
+fn warn_if_readable_by_others(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    data_dir = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory is open to other users (group or world bits set); `chmod 700` it"
+                );
+            }
+        }
+    }
+}
+
 /// A socket bound to `addr` (as `TcpListener::bind` would: address reuse on Unix), not yet
 /// listening.
 fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
@@ -185,14 +204,6 @@ fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     Ok(socket)
-}
-
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
 }
 
 impl Server {
@@ -212,10 +223,11 @@ impl Server {
         };
         let socket = bind(config.listen).map_err(listen_error)?;
         let dir = &config.data_dir;
-        create_private_dir(dir).map_err(|source| StartError::DataDir {
+        s9_store::create_private_dir(dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
             source,
         })?;
+        warn_if_readable_by_others(dir);
         let store = Store::open(&dir.join("secrets.redb"))?;
         claim_account(&store, dir, &config.account_id).await?;
         let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(

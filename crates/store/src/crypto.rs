@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -217,7 +216,7 @@ impl FileKeyProvider {
             "{KEY_FILE_TAG} {key_id} {}\n",
             hex::encode(key.as_slice())
         ));
-        write_private_file(path, line.as_bytes()).map_err(|e| {
+        crate::write_private_file(path, line.as_bytes()).map_err(|e| {
             CryptoError::MasterKey(format!("cannot create {}: {e}", path.display()))
         })?;
         Ok(Self {
@@ -227,24 +226,6 @@ impl FileKeyProvider {
             path: path.to_owned(),
         })
     }
-}
-
-/// Creates `path` with mode 0600 (failing if it exists), writes `bytes` and fsyncs the
-/// file and its directory.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    // A bare file name's parent is "": the directory to sync is the current one.
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs::File::open(dir)?.sync_all()
 }
 
 impl KeyProvider for FileKeyProvider {

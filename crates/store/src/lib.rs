@@ -7,6 +7,8 @@
 
 mod crypto;
 mod db;
+mod private;
 
-pub use crypto::{CryptoError, Envelope, FileKeyProvider, KeyProvider, Sealed, write_private_file};
+pub use crypto::{CryptoError, Envelope, FileKeyProvider, KeyProvider, Sealed};
 pub use db::{Mutation, PendingCommit, Store, StoreError, Table};
+pub use private::{create_private_dir, private_file_options, write_private_file};

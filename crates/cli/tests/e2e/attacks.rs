@@ -230,3 +230,80 @@ async fn sigv4_covers_the_operation_and_scopes_to_a_real_region() {
         "no ARN with the spoofed account"
     );
 }
+
+/// Every file the server writes is readable by its user alone (0600, directories 0700),
+/// in a data directory it made and in one someone else made open to others (which it warns
+/// about).
+#[tokio::test]
+async fn the_data_directory_holds_only_private_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut server = TestServer::start();
+    let sm = server.client();
+    sm.create_secret()
+        .name("private/one")
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create");
+    server.terminate();
+    let data = server.data_dir();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::remove_file(data.join("alarms.json")).expect("rm");
+    server.restart();
+    server
+        .client()
+        .get_secret_value()
+        .secret_id("private/one")
+        .send()
+        .await
+        .expect("read");
+    server.terminate();
+    assert!(
+        server
+            .log()
+            .contains("the data directory is open to other users"),
+        "{}",
+        server.log()
+    );
+    fn check(dir: &std::path::Path) {
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            if path.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                check(&path);
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+        }
+    }
+    check(&data);
+}
+
+/// A principal's request whose SecretId holds escape sequences and a newline cannot forge
+/// lines or move the cursor in the terminal of an operator reading the trail.
+#[test]
+fn audit_query_escapes_control_characters() {
+    let server = TestServer::start();
+    let forged = "\u{1b}[2J\u{1b}[31mFORGED\nFORGED 2026-12-04T00:00:00Z GetSecretValue ok\u{9b}2J";
+    let body = serde_json::json!({ "SecretId": forged }).to_string();
+    let (status, _) =
+        crate::harness::signed(&server, "secretsmanager.GetSecretValue", body.as_bytes());
+    assert_eq!(status, 400);
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["audit", "query", "--data-dir"])
+        .arg(server.data_dir())
+        .output()
+        .expect("query");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\n'),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.lines().any(|l| l.starts_with("FORGED")),
+        "a forged line: {shown}"
+    );
+    assert!(shown.contains("\\u{1b}[31mFORGED\\u{a}FORGED"), "{shown}");
+}
