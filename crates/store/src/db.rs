@@ -128,14 +128,15 @@ impl Store {
     /// Opens (or creates) the database file and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // redb creates its file with the umask's mode; create it private first.
-        if let Err(e) = crate::private_file_options()
+        match crate::private_file_options()
             .write(true)
             .create_new(true)
             .open(path)
         {
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(db_error(redb::StorageError::Io(e)));
             }
+            _ => {}
         }
         let db = Arc::new(Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
