@@ -119,6 +119,16 @@ pub enum StartError {
     },
     #[error("master key")]
     MasterKey(#[from] s9_store::CryptoError),
+    #[error(
+        "{path} is missing, but the store beside it holds values sealed under a master key: restore that key from its backup (a new key is never created beside such a store: it could not open them)"
+    )]
+    MasterKeyMissing { path: PathBuf },
+    #[error(
+        "{path} is not the master key this store's values were sealed with: restore the right key (the data directory's key check does not open under this one)"
+    )]
+    WrongMasterKey { path: PathBuf },
+    #[error("checking the master key")]
+    KeyCheck(#[source] s9_store::CustodyError),
     #[error("store")]
     Store(#[from] s9_store::StoreError),
     #[error("loading secrets")]
@@ -230,9 +240,21 @@ impl Server {
         warn_if_readable_by_others(dir);
         let store = Store::open(&dir.join("secrets.redb"))?;
         claim_account(&store, dir, &config.account_id).await?;
-        let envelope = Envelope::new(Box::new(FileKeyProvider::open_or_create(
-            &dir.join("master.key"),
-        )?));
+        // Key custody: a key is created only beside a store that holds nothing sealed, and a
+        // store's values open only under the key that sealed them.
+        let key_path = dir.join("master.key");
+        if !key_path.exists() && store.holds_sealed_values()? {
+            return Err(StartError::MasterKeyMissing { path: key_path });
+        }
+        let provider = FileKeyProvider::open_or_create(&key_path)?;
+        match store.check_master_key(&provider).await {
+            Ok(_) => {}
+            Err(s9_store::CustodyError::WrongKey) => {
+                return Err(StartError::WrongMasterKey { path: key_path });
+            }
+            Err(e) => return Err(StartError::KeyCheck(e)),
+        }
+        let envelope = Envelope::new(Box::new(provider));
         let (principals, generated) = match (&config.principals, &config.credentials) {
             (Some(principals), _) => (principals.clone(), None),
             (None, Some(path)) => (

@@ -201,6 +201,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether `table` has any row.
+    pub fn has_rows(&self, table: Table) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let t = txn.open_table(table.definition()).map_err(db_error)?;
+        Ok(t.first().map_err(db_error)?.is_some())
+    }
+
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db_error)?;
         let t = txn.open_table(table.definition()).map_err(db_error)?;

@@ -6,9 +6,11 @@
 //! never reach it: callers seal them first with an [`Envelope`].
 
 mod crypto;
+mod custody;
 mod db;
 mod private;
 
 pub use crypto::{CryptoError, Envelope, FileKeyProvider, KeyProvider, Sealed};
+pub use custody::{CustodyError, KeyCheck};
 pub use db::{Mutation, PendingCommit, Store, StoreError, Table};
 pub use private::{create_private_dir, private_file_options, write_private_file};

@@ -307,3 +307,65 @@ fn audit_query_escapes_control_characters() {
     );
     assert!(shown.contains("\\u{1b}[31mFORGED\\u{a}FORGED"), "{shown}");
 }
+
+/// The master key never goes missing silently: without it, or with another key, a store
+/// holding sealed values refuses to start, naming the file, and no key is created beside it.
+#[tokio::test]
+async fn a_missing_or_different_master_key_stops_the_service_at_start() {
+    let mut server = TestServer::start();
+    server
+        .client()
+        .create_secret()
+        .name("custody/one")
+        .secret_string("sealed")
+        .send()
+        .await
+        .expect("create");
+    server.terminate();
+    let key = server.data_dir().join("master.key");
+    let saved = std::fs::read(&key).expect("key");
+    let start = |server: &TestServer| {
+        std::process::Command::new(crate::harness::BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--account-id",
+                crate::harness::ACCOUNT,
+            ])
+            .arg("--data-dir")
+            .arg(server.data_dir())
+            .output()
+            .expect("serve")
+    };
+
+    std::fs::remove_file(&key).expect("rm");
+    let out = start(&server);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("master.key is missing"), "{said}");
+    assert!(
+        !key.exists(),
+        "no new key beside a store with sealed values"
+    );
+
+    // Another data directory's key.
+    let other = TestServer::start();
+    std::fs::copy(other.data_dir().join("master.key"), &key).expect("copy");
+    let out = start(&server);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("master.key is not the master key"), "{said}");
+
+    // The right key back: the service starts and reads its secret.
+    std::fs::write(&key, saved).expect("restore");
+    server.restart();
+    let got = server
+        .client()
+        .get_secret_value()
+        .secret_id("custody/one")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(got.secret_string(), Some("sealed"));
+}
