@@ -165,6 +165,28 @@ pub(crate) fn authorize(
     target: Target<'_>,
     keys: &Context,
 ) -> Result<(), ApiError> {
+    authorize_decided(caller, action, target, keys, None)
+}
+
+/// [`authorize`], with a denial naming the resource `shown` (the id as the caller gave it)
+/// instead of the resolved ARN.
+pub(crate) fn authorize_as(
+    caller: &Caller,
+    action: &str,
+    target: Target<'_>,
+    keys: &Context,
+    shown: &str,
+) -> Result<(), ApiError> {
+    authorize_decided(caller, action, target, keys, Some(shown))
+}
+
+fn authorize_decided(
+    caller: &Caller,
+    action: &str,
+    target: Target<'_>,
+    keys: &Context,
+    shown: Option<&str>,
+) -> Result<(), ApiError> {
     let (resource, resource_policy, record) = match target {
         Target::Secret(record, policy) => (record.arn.as_str(), policy, Some(record)),
         Target::Named(arn) => (arn, None, None),
@@ -194,9 +216,13 @@ pub(crate) fn authorize(
         Decision::Allow(_) => Ok(()),
         _ => {
             tracing::info!(principal = caller.principal_arn, action, resource, decision = ?decision, "access denied");
+            let told = Request {
+                resource: shown.unwrap_or(resource),
+                ..request
+            };
             Err(ApiError::new(
                 ErrorCode::AccessDenied,
-                decision.denial_message(&request),
+                decision.denial_message(&told),
             ))
         }
     }

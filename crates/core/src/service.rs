@@ -476,11 +476,14 @@ impl Service {
         let mut keys = keys.clone();
         keys.set("secretsmanager:SecretId", secret_id);
         match lookup(state, region, &self.account_id, secret_id) {
-            Ok(entry) => access::authorize(
+            // A denial names the secret as the caller did, as AWS does: the message is the
+            // same whether the secret exists or not (no random suffix to learn).
+            Ok(entry) => access::authorize_as(
                 caller,
                 action,
                 Target::Secret(&entry.record, entry.policy.as_deref()),
                 &keys,
+                secret_id,
             ),
             Err(e) if e.code == ErrorCode::Validation => Err(e),
             Err(_) => {
@@ -492,7 +495,7 @@ impl Service {
                         self.account_id
                     )
                 };
-                access::authorize(caller, action, Target::Named(&arn), &keys)
+                access::authorize_as(caller, action, Target::Named(&arn), &keys, secret_id)
             }
         }
     }
@@ -542,6 +545,11 @@ impl Service {
         }
         self.mutate(|state, now, changes| {
             access::authorize(caller, "secretsmanager:CreateSecret", Target::Named(&arn), &keys)?;
+            // "If you include tags in the secret, you also need secretsmanager:TagResource"
+            // (AWS API reference): tags are what tag-based policies trust.
+            if !tags.is_empty() {
+                access::authorize(caller, "secretsmanager:TagResource", Target::Named(&arn), &keys)?;
+            }
             let r = state.regions.entry(region.to_owned()).or_default();
             if let Some(existing) = r.names.get(&name).and_then(|a| r.secrets.get(a)) {
                 if existing.record.is_deleted() {
@@ -758,6 +766,14 @@ impl Service {
                 }
             }
             (None, Some(filters)) => {
+                // Filters list secrets: without ListSecrets, per-secret errors would still
+                // name every match (and leak names, descriptions and tags by prefix).
+                access::authorize(
+                    caller,
+                    "secretsmanager:ListSecrets",
+                    Target::Account,
+                    &Context::new(),
+                )?;
                 let arns: Vec<String> = {
                     let state = self.read();
                     let filters = listing::Filters::parse(filters)?;

@@ -369,3 +369,110 @@ async fn a_missing_or_different_master_key_stops_the_service_at_start() {
         .expect("read");
     assert_eq!(got.secret_string(), Some("sealed"));
 }
+
+/// AWS's authorization rules for what a call implies: CreateSecret with tags needs
+/// TagResource (tags are what tag-based policies trust), BatchGetSecretValue with filters
+/// needs ListSecrets (or the per-secret errors would list what matches), and a denial names
+/// the secret as the caller did, so it cannot tell an existing secret from a missing one.
+#[tokio::test]
+async fn implied_actions_are_authorized_and_denials_reveal_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("creator.json"),
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["secretsmanager:CreateSecret","secretsmanager:BatchGetSecretValue","secretsmanager:GetSecretValue"],"Resource":"*"}}"#,
+    )
+    .expect("policy");
+    let config = crate::harness::admin_config(
+        dir.path(),
+        &["creator"],
+        &format!(
+            "[[principal]]\nname = \"creator\"\narn = \"arn:aws:iam::{}:user/creator\"\nprofile = \"creator\"\npolicies = [\"creator.json\"]\n",
+            crate::harness::ACCOUNT
+        ),
+    );
+    let server = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]);
+    let creds = dir.path().join("credentials");
+    let (id, secret) = crate::harness::read_profile(&creds, "default");
+    let admin = server.client_with("us-east-1", &id, &secret);
+    let (id, secret) = crate::harness::read_profile(&creds, "creator");
+    let creator = server.client_with("us-east-1", &id, &secret);
+    for name in ["team/alpha-db", "team/beta-db"] {
+        admin
+            .create_secret()
+            .name(name)
+            .secret_string("v")
+            .send()
+            .await
+            .expect("create");
+    }
+
+    // Tags the creator may not set.
+    let err = creator
+        .create_secret()
+        .name("team/tagged")
+        .secret_string("v")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Project")
+                .value("Signal9Advisor")
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("tags need TagResource");
+    assert!(crate::harness::message(&err).contains("secretsmanager:TagResource"));
+    assert_eq!(crate::harness::code(err), "AccessDeniedException");
+    admin
+        .describe_secret()
+        .secret_id("team/tagged")
+        .send()
+        .await
+        .expect_err("nothing was created");
+    creator
+        .create_secret()
+        .name("team/untagged")
+        .secret_string("v")
+        .send()
+        .await
+        .expect("without tags it may create");
+
+    // Filters list secrets: without ListSecrets, the whole call is refused.
+    let err = creator
+        .batch_get_secret_value()
+        .filters(
+            aws_sdk_secretsmanager::types::Filter::builder()
+                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                .values("team/")
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("filters need ListSecrets");
+    assert!(!crate::harness::message(&err).contains("alpha"));
+    assert_eq!(crate::harness::code(err), "AccessDeniedException");
+
+    // The same denial for a secret that exists and one that does not.
+    let denial = |id: &'static str| {
+        let creator = creator.clone();
+        async move {
+            let err = creator
+                .describe_secret()
+                .secret_id(id)
+                .send()
+                .await
+                .expect_err("no DescribeSecret");
+            crate::harness::message(&err)
+        }
+    };
+    let existing = denial("team/alpha-db").await;
+    let missing = denial("team/gamma-db").await;
+    assert_eq!(
+        existing.replace("alpha", "gamma"),
+        missing,
+        "a denial tells nothing of existence"
+    );
+    assert!(
+        existing.contains("on resource: team/alpha-db because"),
+        "{existing}"
+    );
+}
