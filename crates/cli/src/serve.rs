@@ -70,6 +70,11 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7780", env = "S9_LISTEN")]
     listen: SocketAddr,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, a listener of its own
+    /// (off by default: the metrics name principals and secrets; keep it on loopback or a
+    /// private network).
+    #[arg(long, env = "S9_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Directory for the store, the master key and (by default) the credentials.
     #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
     data_dir: PathBuf,
@@ -184,6 +189,7 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
     let alarms = with_stack_rules(alarms)?;
     let config = ServerConfig {
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         data_dir: args.data_dir.clone(),
         credentials: args.credentials.clone(),
         principals,

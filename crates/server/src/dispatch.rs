@@ -22,6 +22,9 @@ pub(crate) struct Reply {
     /// DescribeSecret: why the rotation in progress failed (the `x-s9-rotation-failure`
     /// header).
     pub(crate) rotation_failure: Option<String>,
+    /// GetSecretValue: the name of the secret read, resolved (never the raw SecretId, so
+    /// made-up ids cannot grow the metrics).
+    pub(crate) secret_read: Option<String>,
 }
 
 /// Runs `request` in `region`.
@@ -31,18 +34,30 @@ pub(crate) async fn dispatch(
     region: &str,
     request: Request,
 ) -> Result<Reply, ApiError> {
-    if let Request::DescribeSecret(r) = request {
-        let mut described = service.describe_secret(caller, region, &secret_id(r.secret_id))?;
-        let rotation_failure = described.rotation_failure.take();
-        return Ok(Reply {
-            body: json(&described)?,
-            rotation_failure,
-        });
+    match request {
+        Request::DescribeSecret(r) => {
+            let mut described = service.describe_secret(caller, region, &secret_id(r.secret_id))?;
+            let rotation_failure = described.rotation_failure.take();
+            Ok(Reply {
+                body: json(&described)?,
+                rotation_failure,
+                secret_read: None,
+            })
+        }
+        Request::GetSecretValue(r) => {
+            let value = service.get_secret_value(caller, region, &r)?;
+            Ok(Reply {
+                body: json(&value.to_wire())?,
+                rotation_failure: None,
+                secret_read: Some(value.name.clone()),
+            })
+        }
+        request => Ok(Reply {
+            body: body_of(service, caller, region, request).await?,
+            rotation_failure: None,
+            secret_read: None,
+        }),
     }
-    Ok(Reply {
-        body: body_of(service, caller, region, request).await?,
-        rotation_failure: None,
-    })
 }
 
 /// The body of every operation's answer.
@@ -54,8 +69,8 @@ async fn body_of(
 ) -> Result<Body, ApiError> {
     match request {
         Request::CreateSecret(r) => json(&service.create_secret(caller, region, r).await?),
-        Request::GetSecretValue(r) => {
-            json(&service.get_secret_value(caller, region, &r)?.to_wire())
+        Request::GetSecretValue(_) | Request::DescribeSecret(_) => {
+            unreachable!("answered by dispatch with their side facts")
         }
         Request::BatchGetSecretValue(r) => {
             let out = service.batch_get_secret_value(caller, region, &r)?;
@@ -76,9 +91,6 @@ async fn body_of(
                 .update_secret_version_stage(caller, region, r)
                 .await?,
         ),
-        Request::DescribeSecret(r) => {
-            json(&service.describe_secret(caller, region, &secret_id(r.secret_id))?)
-        }
         Request::ListSecrets(r) => json(&service.list_secrets(caller, region, &r)?),
         Request::ListSecretVersionIds(r) => {
             json(&service.list_secret_version_ids(caller, region, &r)?)

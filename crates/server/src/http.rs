@@ -59,17 +59,6 @@ async fn handle_in_span(
     request_id: String,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
-    if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
-        state
-            .metrics
-            .set_rotations(&state.service.rotation_statuses(), state.service.now());
-        let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        return Ok(response);
-    }
     let (parts, body) = req.into_parts();
     let target = parts
         .headers
@@ -273,7 +262,7 @@ struct Processed<'a> {
     principal: Option<&'a Principal>,
     access_key_id: Option<String>,
     region: Option<String>,
-    /// The SecretId of a GetSecretValue, for the per-secret read count.
+    /// The name of the secret a GetSecretValue read, for the per-secret read count.
     read_secret: Option<String>,
     /// DescribeSecret: why the rotation in progress failed.
     rotation_failure: Option<String>,
@@ -353,17 +342,13 @@ async fn process<'a>(
         state.service.now(),
     );
     out.result = match s9_wire::Request::decode(op, body) {
-        Ok(decoded) => {
-            if let s9_wire::Request::GetSecretValue(r) = &decoded {
-                out.read_secret.clone_from(&r.secret_id);
-            }
-            dispatch(&state.service, &caller, &verified.region, decoded)
-                .await
-                .map(|reply| {
-                    out.rotation_failure = reply.rotation_failure;
-                    reply.body
-                })
-        }
+        Ok(decoded) => dispatch(&state.service, &caller, &verified.region, decoded)
+            .await
+            .map(|reply| {
+                out.rotation_failure = reply.rotation_failure;
+                out.read_secret = reply.secret_read;
+                reply.body
+            }),
         Err(e) => Err(e),
     };
     out

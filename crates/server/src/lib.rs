@@ -92,6 +92,9 @@ impl Default for AuditSettings {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Where `GET /metrics` is served: its own listener, off when `None`. The API port never
+    /// answers it (the metrics name principals and secrets).
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// A shared-credentials file whose every key is an administrator; `None` means
     /// `DATA_DIR/credentials`, created on first start. Ignored when `principals` is set.
@@ -172,6 +175,7 @@ pub struct Server {
     service: Arc<Service>,
     principals: Principals,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     config: ServerConfig,
     generated: Option<GeneratedCredentials>,
     audit: Option<AuditLog>,
@@ -232,6 +236,10 @@ impl Server {
             source,
         };
         let socket = bind(config.listen).map_err(listen_error)?;
+        let metrics_socket = config
+            .metrics_listen
+            .map(|addr| bind(addr).map_err(|source| StartError::Listen { addr, source }))
+            .transpose()?;
         let dir = &config.data_dir;
         s9_store::create_private_dir(dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -303,10 +311,19 @@ impl Server {
         let alarms =
             s9_core::alarms::Alarms::open(config.alarms.rules.clone(), Some(alarms::path(dir)))?;
         let listener = socket.listen(1024).map_err(listen_error)?;
+        let metrics_listener = match (metrics_socket, config.metrics_listen) {
+            (Some(socket), Some(addr)) => Some(
+                socket
+                    .listen(64)
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            _ => None,
+        };
         Ok(Self {
             service,
             principals,
             listener,
+            metrics_listener,
             config,
             generated,
             audit,
@@ -316,6 +333,13 @@ impl Server {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The metrics listener's address, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The credentials created on this start, if there were none before.
@@ -361,6 +385,13 @@ impl Server {
             }
             .run(),
         );
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tokio::spawn(metrics::serve(
+                listener,
+                Arc::clone(&metrics),
+                Arc::clone(&self.service),
+            ))
+        });
         let notices = Arc::new(rotation::Notices {
             audit: self.audit.clone(),
             service: Arc::clone(&self.service),
@@ -420,6 +451,9 @@ impl Server {
         drop(self.listener);
         purge.abort();
         rotations.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         alarm_worker.abort();
         if let Some(d) = digests {
             d.abort();

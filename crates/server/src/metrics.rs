@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus text format. Requests by operation, outcome and principal,
+//! `GET /metrics` on a listener of its own (`--metrics-listen`): Prometheus text format. Requests by operation, outcome and principal,
 //! latency per operation, secret reads per secret, denials, audit write latency and the
 //! store's size. Labels are operation names, error codes, principal ARNs and secret ids —
 //! never a value or anything derived from one.
@@ -346,5 +346,66 @@ impl Metrics {
             tracing::error!("could not encode the metrics");
         }
         out
+    }
+}
+
+/// Answers `GET /metrics` (anything else: 404) on `listener` until the task is aborted.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+    service: std::sync::Arc<s9_core::Service>,
+) {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (metrics, service) = (
+            std::sync::Arc::clone(&metrics),
+            std::sync::Arc::clone(&service),
+        );
+        let answer =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let (metrics, service) = (
+                    std::sync::Arc::clone(&metrics),
+                    std::sync::Arc::clone(&service),
+                );
+                async move {
+                    let mut response = if req.method() == http::Method::GET
+                        && req.uri().path() == "/metrics"
+                    {
+                        metrics.set_rotations(&service.rotation_statuses(), service.now());
+                        let mut r = http::Response::new(Full::new(Bytes::from(metrics.render())));
+                        r.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static(
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            ),
+                        );
+                        r
+                    } else {
+                        let mut r = http::Response::new(Full::new(Bytes::from_static(
+                            b"not found: this listener serves GET /metrics\n",
+                        )));
+                        *r.status_mut() = http::StatusCode::NOT_FOUND;
+                        r
+                    };
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+        let conn = http.serve_connection(TokioIo::new(stream), answer);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
     }
 }

@@ -476,3 +476,58 @@ async fn implied_actions_are_authorized_and_denials_reveal_nothing() {
         "{existing}"
     );
 }
+
+/// The metrics name principals and secrets: the API port, which anyone on the network can
+/// reach, never serves them; the metrics listener labels reads by the resolved secret only,
+/// so made-up ids cannot grow a series each.
+#[tokio::test]
+async fn metrics_stay_off_the_api_port_and_label_resolved_names() {
+    let server = TestServer::start();
+    let sm = server.client();
+    let arn = sm
+        .create_secret()
+        .name("metered/one")
+        .secret_string("v")
+        .send()
+        .await
+        .expect("create")
+        .arn()
+        .expect("arn")
+        .to_owned();
+    for id in ["metered/one", arn.as_str()] {
+        sm.get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .expect("read");
+    }
+    for i in 0..20 {
+        let _ = sm
+            .get_secret_value()
+            .secret_id(format!("made-up/{i}"))
+            .send()
+            .await;
+    }
+
+    let mut api = TcpStream::connect(server.addr).expect("connect");
+    api.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut api, &mut answer);
+    assert!(!answer.contains("s9_requests_total"), "{answer}");
+    assert!(
+        !answer.contains(":user/"),
+        "a principal on the API port: {answer}"
+    );
+
+    let metrics = crate::metrics::scrape(&server);
+    let reads: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("s9_secret_reads_total{"))
+        .collect();
+    assert_eq!(
+        reads,
+        ["s9_secret_reads_total{secret=\"metered/one\"} 2"],
+        "{metrics}"
+    );
+}

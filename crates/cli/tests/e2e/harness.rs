@@ -21,6 +21,8 @@ pub struct TestServer {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
+    /// The metrics listener (`--metrics-listen`).
+    pub metrics_addr: SocketAddr,
     stderr_path: PathBuf,
     extra_args: Vec<String>,
 }
@@ -44,6 +46,7 @@ impl TestServer {
             stderr_path: dir.path().join("server.log"),
             dir,
             addr: free_addr(),
+            metrics_addr: free_addr(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.spawn();
@@ -82,7 +85,12 @@ impl TestServer {
             .open(&self.stderr_path)
             .expect("log file");
         let child = Command::new(BIN)
-            .args(["serve", "--listen", &self.addr.to_string(), "--data-dir"])
+            .args(["serve", "--listen", &self.addr.to_string()])
+            .args([
+                "--metrics-listen",
+                &self.metrics_addr.to_string(),
+                "--data-dir",
+            ])
             .arg(self.data_dir())
             .args(if self.extra_args.iter().any(|a| a == "--config") {
                 &[][..]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::harness::{TestServer, canary};
 
 pub fn scrape(server: &TestServer) -> String {
-    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    let mut stream = TcpStream::connect(server.metrics_addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

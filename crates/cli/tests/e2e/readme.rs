@@ -18,7 +18,8 @@
 //! installs them, and a HOME of its own. The quick start's `cargo run --release -- serve`
 //! is the test's own `s9-secrets serve` (same defaults) started in that directory. Addresses
 //! are the only thing changed, so that tests can run side by side: `127.0.0.1:7780` (the
-//! quick-start server), `127.0.0.1:7781` (the config server) and `127.0.0.1:2773` /
+//! quick-start server), `127.0.0.1:7781` and `127.0.0.1:9781` (the config server and its
+//! metrics) and `127.0.0.1:2773` /
 //! `localhost:2773` (the agent) become free ports, and the vendor check's Alpaca URL in the
 //! copied config points at a local stand-in that accepts any key pair. A line that starts
 //! `s9-secrets serve` or `s9-secrets agent` in the background (`&`) is followed by a wait
@@ -236,17 +237,26 @@ fn script(blocks: &[Block], substitute: &dyn Fn(&str) -> String) -> (String, Vec
         script.push_str(&format!("S9_LINE={}\n", block.line));
         match block.lang.as_str() {
             "sh" => {
-                for line in substitute(&block.text).lines() {
+                let text = substitute(&block.text);
+                let mut logical = String::new();
+                for line in text.lines() {
                     script.push_str(line);
                     script.push('\n');
+                    // A command continued with `\` is looked at whole.
+                    logical.push_str(line.trim_end_matches('\\'));
+                    logical.push(' ');
+                    if line.ends_with('\\') {
+                        continue;
+                    }
+                    let line = std::mem::take(&mut logical);
                     // `cmd &` or `cmd &   # comment`
-                    let code = line.split(" #").next().unwrap_or(line);
+                    let code = line.split(" #").next().unwrap_or(&line);
                     let background = code.trim_end().ends_with('&');
                     if background && line.contains("s9-secrets serve") {
-                        let addr = listen_addr(line, &substitute("127.0.0.1:7780"));
+                        let addr = listen_addr(&line, &substitute("127.0.0.1:7780"));
                         script.push_str(&format!("s9_wait_for {addr}\n"));
                     } else if background && line.contains("s9-secrets agent") {
-                        let addr = listen_addr(line, &substitute("127.0.0.1:2773"));
+                        let addr = listen_addr(&line, &substitute("127.0.0.1:2773"));
                         script.push_str(&format!("s9_wait_for {addr}\n"));
                     }
                 }
@@ -324,7 +334,7 @@ fn every_readme_command_runs_as_written() {
     )
     .expect("config");
 
-    let (quick, team, agent) = (free_addr(), free_addr(), free_addr());
+    let (quick, team, agent, metrics) = (free_addr(), free_addr(), free_addr(), free_addr());
     let example = target_profile_dir().join("examples/asset_sync");
     assert!(
         example.is_file(),
@@ -334,6 +344,7 @@ fn every_readme_command_runs_as_written() {
     let substitute = |text: &str| {
         text.replace("127.0.0.1:7780", &quick.to_string())
             .replace("127.0.0.1:7781", &team.to_string())
+            .replace("127.0.0.1:9781", &metrics.to_string())
             .replace("127.0.0.1:2773", &agent.to_string())
             .replace("localhost:2773", &agent.to_string())
             .replace(

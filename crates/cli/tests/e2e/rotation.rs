@@ -174,24 +174,11 @@ async fn random_rotation_runs_the_four_steps_and_answers_as_aws_does() {
             "a value reached the log"
         );
     }
-    let metrics = reqwest_metrics(&server).await;
+    let metrics = crate::metrics::scrape(&server);
     assert!(
         metrics.contains("s9_rotations_total{outcome=\"succeeded\"} 2"),
         "{metrics}"
     );
-}
-
-async fn reqwest_metrics(server: &TestServer) -> String {
-    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        server.addr
-    )
-    .expect("write");
-    let mut out = String::new();
-    stream.read_to_string(&mut out).expect("read");
-    out
 }
 
 /// A vendor that accepts exactly one Alpaca key id (in the `APCA-API-KEY-ID` header).

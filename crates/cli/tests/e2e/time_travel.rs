@@ -139,6 +139,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     let data_dir = dir.path().join("data");
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: data_dir.clone(),
         credentials: None,
         principals: None,
@@ -156,6 +157,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
         .await
         .expect("start");
     let addr = server.local_addr().expect("addr");
+    let metrics_addr = server.metrics_addr().expect("metrics listener");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -250,7 +252,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     let sat_11 = datetime!(2026-03-07 11:00 UTC);
     clock.set(sat_11);
     history_len(&data_dir, 2).await;
-    settled(addr, None).await;
+    settled(metrics_addr, None).await;
     for name in ["rate-secret", "cron-secret", "days-secret", "vendor-secret"] {
         assert_eq!(last_rotated(&sm, name).await, None, "{name} rotated early");
     }
@@ -321,7 +323,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
         1,
         "only days-secret missed its window"
     );
-    let metrics = scrape_metrics(addr).await;
+    let metrics = scrape_metrics(metrics_addr).await;
     assert!(
         metrics.contains("s9_rotation_in_progress{secret=\"vendor-secret\"} 1"),
         "{metrics}"
@@ -338,13 +340,13 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
     // Monday 12:30 UTC is 08:30 in New York since Sunday's switch to EDT (it would be
     // 07:30 in EST): inside business hours, no alarm.
     clock.set(datetime!(2026-03-09 12:30 UTC));
-    let evaluated = alarm_records(addr).await;
+    let evaluated = alarm_records(metrics_addr).await;
     sm.get_secret_value()
         .secret_id("rate-secret")
         .send()
         .await
         .expect("read");
-    settled(addr, Some(evaluated)).await;
+    settled(metrics_addr, Some(evaluated)).await;
     assert_eq!(history(&data_dir).len(), 4);
     // Monday 22:30 UTC is 18:30 EDT: after hours.
     let mon_2230 = datetime!(2026-03-09 22:30 UTC);
@@ -414,7 +416,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
             ),
         ]
     );
-    settled(addr, None).await;
+    settled(metrics_addr, None).await;
     let all = history(&data_dir);
     assert_eq!(all.len(), 7, "nothing else changed: {all:#?}");
 
