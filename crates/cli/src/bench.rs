@@ -407,6 +407,9 @@ impl BenchOp {
     }
 }
 
+/// PutSecretValue writes this many versions of a secret before moving to a fresh one.
+const VERSIONS_PER_SECRET: usize = 90;
+
 /// Creates one secret per connection.
 async fn prepare(target: &Target, args: &BenchArgs) -> anyhow::Result<Vec<String>> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -479,11 +482,26 @@ async fn measure(
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
             let mut n = 0usize;
+            let mut name = name;
             while !stop.load(Ordering::Relaxed) {
                 let body = match op {
                     BenchOp::Get => json!({"SecretId": name}),
                     BenchOp::Put => {
                         n += 1;
+                        // A secret holds at most 100 versions a day (as on AWS): every
+                        // VERSIONS_PER_SECRET writes go on in a fresh secret, whose creation
+                        // is not counted.
+                        if n % VERSIONS_PER_SECRET == 0 {
+                            name = format!("{name}+");
+                            let create = json!({"Name": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()});
+                            let create = serde_json::to_vec(&create).unwrap_or_default();
+                            let created =
+                                matches!(target.call("CreateSecret", create).await, Ok((200, _)));
+                            if !created && measuring.load(Ordering::Relaxed) {
+                                errors += 1;
+                            }
+                            continue;
+                        }
                         json!({"SecretId": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()})
                     }
                 };

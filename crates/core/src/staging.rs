@@ -57,6 +57,22 @@ impl Versions {
         mut version: VersionMeta,
         stages: &BTreeSet<String>,
     ) -> Result<(), ApiError> {
+        // As on AWS, at most MAX_VERSIONS versions: deprecated ones older than a day make
+        // room (`prune`), versions of the last day are kept, so a flood of writes is
+        // refused rather than held (checked before anything changes).
+        let prunable = self
+            .0
+            .iter()
+            .filter(|v| v.is_deprecated() && version.created - v.created >= 86_400.0)
+            .count();
+        if self.0.len() + 1 > MAX_VERSIONS + prunable {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "You can't create more than {MAX_VERSIONS} versions of a secret: versions created in the last 24 hours are kept. Try again later."
+                ),
+            ));
+        }
         let mut stages = stages.clone();
         if self.with_stage(CURRENT).is_none() {
             stages.insert(CURRENT.to_owned());

@@ -531,3 +531,75 @@ async fn metrics_stay_off_the_api_port_and_label_resolved_names() {
         "{metrics}"
     );
 }
+
+/// Versions per secret are capped as AWS caps them (100, those of the last day kept): a
+/// principal writing large values in a loop is refused with LimitExceededException instead
+/// of growing the store and the server's memory without bound.
+#[tokio::test]
+async fn a_flood_of_versions_is_refused_at_one_hundred() {
+    let server = TestServer::start();
+    let sm = server.client();
+    let big = "x".repeat(60 * 1024);
+    sm.create_secret()
+        .name("flood/target")
+        .secret_string(&big)
+        .client_request_token(token())
+        .send()
+        .await
+        .expect("create");
+    let mut refused = 0;
+    for _ in 0..120 {
+        match sm
+            .put_secret_value()
+            .secret_id("flood/target")
+            .secret_string(&big)
+            .client_request_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(crate::harness::code(e), "LimitExceededException");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 21, "100 versions, then refusals");
+    let mut versions = 0;
+    let mut next: Option<String> = None;
+    loop {
+        let page = sm
+            .list_secret_version_ids()
+            .secret_id("flood/target")
+            .include_deprecated(true)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .expect("list");
+        versions += page.versions().len();
+        match page.next_token() {
+            Some(t) => next = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(versions, 100);
+    // Refused writes keep nothing: the store does not grow while they go on.
+    let store = || {
+        std::fs::metadata(server.data_dir().join("secrets.redb"))
+            .expect("store")
+            .len()
+    };
+    let before = store();
+    for _ in 0..30 {
+        let e = sm
+            .put_secret_value()
+            .secret_id("flood/target")
+            .secret_string(&big)
+            .client_request_token(token())
+            .send()
+            .await
+            .expect_err("refused");
+        assert_eq!(crate::harness::code(e), "LimitExceededException");
+    }
+    assert_eq!(store(), before, "refused versions were stored");
+}
