@@ -491,7 +491,7 @@ async fn measure(
                         // A secret holds at most 100 versions a day (as on AWS): every
                         // VERSIONS_PER_SECRET writes go on in a fresh secret, whose creation
                         // is not counted.
-                        if n % VERSIONS_PER_SECRET == 0 {
+                        if n.is_multiple_of(VERSIONS_PER_SECRET) {
                             name = format!("{name}+");
                             let create = json!({"Name": name, "SecretString": filler(bytes, i + n), "ClientRequestToken": uuid::Uuid::new_v4().to_string()});
                             let create = serde_json::to_vec(&create).unwrap_or_default();
