@@ -7,7 +7,7 @@
 //! process must restart and reload what is on disk).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -246,6 +246,13 @@ pub struct Service {
     store: Store,
     state: RwLock<State>,
     failed: AtomicBool,
+    /// The durability boundary: changes applied in memory are numbered (`applied`), and
+    /// `durable` is the highest whose commit is on disk. An answer waits until everything
+    /// it could have seen is durable ([`Service::settled`]), so no response carries a
+    /// change that a failed commit would take back.
+    applied: AtomicU64,
+    durable: AtomicU64,
+    committed: tokio::sync::Notify,
     rng: SystemRandom,
     /// The rotation functions RotateSecret accepts; `None` accepts any (no engine runs).
     rotation_functions: RwLock<Option<BTreeSet<String>>>,
@@ -304,6 +311,9 @@ impl Service {
             store,
             state: RwLock::new(state),
             failed: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            committed: tokio::sync::Notify::new(),
             rng: SystemRandom::new(),
             rotation_functions: RwLock::new(None),
             rotation_requested: tokio::sync::Notify::new(),
@@ -357,7 +367,7 @@ impl Service {
         f: impl FnOnce(&mut State, f64, &mut Changes) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(ApiError::internal());
+            return Err(unavailable());
         }
         let mut changes = Changes::default();
         let (out, pending) = {
@@ -367,29 +377,52 @@ impl Service {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let out = f(&mut state, epoch_seconds(self.clock.now()), &mut changes)?;
             // Submitted under the lock, so batches reach the disk in the order they were
-            // applied in memory.
+            // applied in memory (and so numbered).
             let pending = if changes.0.is_empty() {
                 None
             } else {
-                Some(self.store.submit(changes.0))
+                let seq = self.applied.fetch_add(1, Ordering::AcqRel) + 1;
+                Some((seq, self.store.submit(changes.0)))
             };
             (out, pending)
         };
-        if let Some(pending) = pending {
+        if let Some((seq, pending)) = pending {
             let result = match pending {
                 Ok(p) => p.wait().await,
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
                 self.failed.store(true, Ordering::Release);
-                tracing::error!(error = %e, "commit failed; the service refuses further requests until restarted");
+                self.committed.notify_waiters();
+                tracing::error!(error = %e, "commit failed; the service refuses further requests, reads included, until restarted");
                 return Err(ApiError::internal());
             }
+            self.durable.fetch_max(seq, Ordering::AcqRel);
+            self.committed.notify_waiters();
         }
         Ok(out)
     }
 
+    /// Waits until every change applied so far is durable; fails once a commit has failed
+    /// (the fail-stop covers reads: a value never persisted is never served). Call it after
+    /// an operation and before answering.
+    pub async fn settled(&self) -> Result<(), ApiError> {
+        let target = self.applied.load(Ordering::Acquire);
+        loop {
+            let committed = self.committed.notified();
+            if self.failed.load(Ordering::Acquire) {
+                return Err(unavailable());
+            }
+            if self.durable.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            committed.await;
+        }
+    }
+
     /// Whether an earlier durable write failed (the process should restart).
+    ///
+    /// Then every request is refused ([`Service::settled`]).
     pub fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
@@ -2084,6 +2117,14 @@ fn replication_status(record: &SecretRecord) -> Vec<ReplicationStatus> {
             last_accessed_date: None,
         })
         .collect()
+}
+
+/// The answer once a commit has failed: the service refuses everything until restarted.
+fn unavailable() -> ApiError {
+    ApiError::new(
+        ErrorCode::InternalServiceError,
+        "The service stopped after a failed durable write and must be restarted.",
+    )
 }
 
 fn describe(record: &SecretRecord) -> SecretDescription {

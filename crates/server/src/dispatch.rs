@@ -27,8 +27,20 @@ pub(crate) struct Reply {
     pub(crate) secret_read: Option<String>,
 }
 
-/// Runs `request` in `region`.
+/// Runs `request` in `region`, and answers only once everything it could have seen is
+/// durable (never a change a failed commit would take back; nothing at all after one).
 pub(crate) async fn dispatch(
+    service: &Service,
+    caller: &Caller,
+    region: &str,
+    request: Request,
+) -> Result<Reply, ApiError> {
+    let reply = run(service, caller, region, request).await;
+    service.settled().await?;
+    reply
+}
+
+async fn run(
     service: &Service,
     caller: &Caller,
     region: &str,

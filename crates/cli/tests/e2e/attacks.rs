@@ -603,3 +603,144 @@ async fn a_flood_of_versions_is_refused_at_one_hundred() {
     }
     assert_eq!(store(), before, "refused versions were stored");
 }
+
+/// The durability boundary: when the store cannot commit (here the disk refuses to let
+/// secrets.redb grow: RLIMIT_FSIZE on the real process), the write is refused, and so is
+/// every request after it, reads included: a value that was never persisted is never
+/// served. After a restart, what was acknowledged is there and nothing else.
+#[tokio::test]
+async fn a_failed_commit_stops_reads_too_and_loses_nothing_acknowledged() {
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    // Files may grow to 2 MiB; the signal that would kill the process is ignored, so the
+    // write fails with EFBIG as a full disk would fail it.
+    let mut limited = Killed(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 2048; exec \"$0\" \"$@\"")
+            .arg(crate::harness::BIN)
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--account-id",
+                crate::harness::ACCOUNT,
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        assert!(
+            limited.0.try_wait().expect("wait").is_none(),
+            "the server exited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (id, secret) = crate::harness::read_profile(&data.join("credentials"), "default");
+    let client = |addr: std::net::SocketAddr| {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{addr}"))
+                .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                    &id, &secret, None, None, "test",
+                ))
+                .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    };
+    let sm = client(addr);
+    sm.create_secret()
+        .name("durable/one")
+        .secret_string("v0")
+        .client_request_token(token())
+        .send()
+        .await
+        .expect("create");
+    let mut acknowledged = "v0".to_owned();
+    let mut failed_value = None;
+    for i in 0..200 {
+        let value = format!("{i:04}{}", "x".repeat(60 * 1024));
+        match sm
+            .put_secret_value()
+            .secret_id("durable/one")
+            .secret_string(&value)
+            .client_request_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => acknowledged = value,
+            Err(e) => {
+                assert_eq!(crate::harness::code(e), "InternalServiceError");
+                failed_value = Some(value);
+                break;
+            }
+        }
+    }
+    let failed_value = failed_value.expect("the store refused a commit before 200 puts");
+    // Fail-stop: the value whose commit failed sits in memory, and is never served.
+    let read = sm
+        .get_secret_value()
+        .secret_id("durable/one")
+        .send()
+        .await
+        .map(|o| o.secret_string().map(str::to_owned));
+    assert!(
+        read.is_err(),
+        "a read after the failed commit answered (with the value that was never persisted: {})",
+        read.ok().flatten().is_some_and(|v| v == failed_value)
+    );
+    drop(limited);
+
+    // Restarted without the limit: the acknowledged value, not the failed one.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let _server = Killed(
+        std::process::Command::new(crate::harness::BIN)
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--account-id",
+                crate::harness::ACCOUNT,
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not restart");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = client(addr)
+        .get_secret_value()
+        .secret_id("durable/one")
+        .send()
+        .await
+        .expect("read after restart");
+    assert_eq!(got.secret_string(), Some(acknowledged.as_str()));
+}
