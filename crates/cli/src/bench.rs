@@ -57,8 +57,13 @@ pub(crate) struct BenchArgs {
     /// alternating), so drifts in the machine's speed fall on both alike.
     #[arg(long, conflicts_with_all = ["endpoint", "no_audit"])]
     compare_audit: bool,
-    /// Rounds of `--compare-audit`.
-    #[arg(long, default_value_t = 6, requires = "compare_audit")]
+    /// Measure a change: start this build's server and one of the build at PATH (the same
+    /// arguments, audit on) and load them in turn as `--compare-audit` does; reports what
+    /// this build keeps of the baseline's throughput.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["endpoint", "no_audit", "compare_audit"])]
+    baseline_bin: Option<PathBuf>,
+    /// Rounds of `--compare-audit` or `--baseline-bin`.
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
     /// An extra argument for the server the benchmark starts (repeatable), e.g.
     /// `--server-arg=--audit-fsync=5`.
@@ -155,9 +160,17 @@ fn start_server(
     no_audit: bool,
     extra: &[String],
 ) -> anyhow::Result<(ChildServer, String, PathBuf)> {
+    start_server_of(&std::env::current_exe()?, no_audit, extra)
+}
+
+/// A server run by the binary `exe` on a free port and a fresh data directory.
+fn start_server_of(
+    exe: &Path,
+    no_audit: bool,
+    extra: &[String],
+) -> anyhow::Result<(ChildServer, String, PathBuf)> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
-    let exe = std::env::current_exe()?;
     let child = Command::new(exe)
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.path().join("data"))
@@ -209,8 +222,26 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.compare_audit {
-        let report = runtime.block_on(compare_audit(&args))?;
-        return print_comparison(&args, &report);
+        let this = std::env::current_exe()?;
+        let report = runtime.block_on(compare(
+            &args,
+            [
+                Contender::new("audit_off", &this, true),
+                Contender::new("audit_on", &this, false),
+            ],
+        ))?;
+        return print_comparison(&args, &report, ["audit off", "audit on"]);
+    }
+    if let Some(baseline) = &args.baseline_bin {
+        let this = std::env::current_exe()?;
+        let report = runtime.block_on(compare(
+            &args,
+            [
+                Contender::new("baseline", baseline, false),
+                Contender::new("current", &this, false),
+            ],
+        ))?;
+        return print_comparison(&args, &report, ["baseline", "this build"]);
     }
     let (server, endpoint, credentials) = match &args.endpoint {
         Some(e) => (
@@ -254,36 +285,54 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--compare-audit`: both servers run throughout; each round loads one, then the other.
-async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
-    let (_with, with_endpoint, with_creds) = start_server(false, &args.server_args)?;
-    let (_without, without_endpoint, without_creds) = start_server(true, &args.server_args)?;
-    let with = Target::connect(args, &with_endpoint, &with_creds)?;
-    let without = Target::connect(args, &without_endpoint, &without_creds)?;
-    let with_secrets = prepare(&with, args).await?;
-    let without_secrets = prepare(&without, args).await?;
+/// One of the two servers a comparison loads in turn: `key` names its figures.
+struct Contender<'a> {
+    key: &'static str,
+    exe: &'a Path,
+    no_audit: bool,
+}
+
+impl<'a> Contender<'a> {
+    fn new(key: &'static str, exe: &'a Path, no_audit: bool) -> Self {
+        Self { key, exe, no_audit }
+    }
+}
+
+/// `--compare-audit` and `--baseline-bin`: both servers run throughout; each round loads
+/// one, then the other (first-second, second-first, …: a steady drift favours neither).
+/// The ratio is the second's throughput over the first's.
+async fn compare(
+    args: &BenchArgs,
+    contenders: [Contender<'_>; 2],
+) -> anyhow::Result<serde_json::Value> {
+    let [first, second] = contenders;
+    let (_a, a_endpoint, a_creds) = start_server_of(first.exe, first.no_audit, &args.server_args)?;
+    let (_b, b_endpoint, b_creds) =
+        start_server_of(second.exe, second.no_audit, &args.server_args)?;
+    let a = Target::connect(args, &a_endpoint, &a_creds)?;
+    let b = Target::connect(args, &b_endpoint, &b_creds)?;
+    let a_secrets = prepare(&a, args).await?;
+    let b_secrets = prepare(&b, args).await?;
     let mut rounds = Vec::new();
     for round in 0..args.rounds.max(1) {
-        // Throughput without and with the audit trail.
         let mut rps = [0.0; 2];
-        // off-on, on-off, off-on, …: a steady drift favours neither.
-        for audited in [round % 2 == 1, round % 2 == 0] {
-            let (target, secrets) = if audited {
-                (&with, &with_secrets)
+        for second_now in [round % 2 == 1, round % 2 == 0] {
+            let (target, secrets) = if second_now {
+                (&b, &b_secrets)
             } else {
-                (&without, &without_secrets)
+                (&a, &a_secrets)
             };
             let m = measure(target, secrets, args, args.duration_secs).await?;
             if m.errors > 0 {
                 bail!("{} requests failed", m.errors);
             }
-            rps[usize::from(audited)] = m.requests_per_second();
+            rps[usize::from(second_now)] = m.requests_per_second();
         }
-        let [off, on] = rps;
-        rounds.push(json!({"audit_off": off, "audit_on": on, "ratio": on / off}));
+        let [x, y] = rps;
+        rounds.push(json!({first.key: x, second.key: y, "ratio": y / x}));
     }
     let sum = |key: &str| -> f64 { rounds.iter().filter_map(|r| r[key].as_f64()).sum() };
-    let (off, on) = (sum("audit_off"), sum("audit_on"));
+    let (x, y) = (sum(first.key), sum(second.key));
     let mut ratios: Vec<f64> = rounds.iter().filter_map(|r| r["ratio"].as_f64()).collect();
     ratios.sort_by(f64::total_cmp);
     let median = match ratios.len() {
@@ -292,14 +341,17 @@ async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         n => f64::midpoint(ratios[n / 2 - 1], ratios[n / 2]),
     };
     let interval = mean_with_interval(&ratios);
+    let per_round = ratios.len().max(1) as f64;
     Ok(json!({
         "operation": args.op.name(),
         "connections": args.connections,
         "seconds_per_slice": args.duration_secs,
         "rounds": rounds,
-        "audit_off_requests_per_second": off / ratios.len().max(1) as f64,
-        "audit_on_requests_per_second": on / ratios.len().max(1) as f64,
-        "ratio": on / off,
+        format!("{}_requests_per_second", first.key): x / per_round,
+        format!("{}_requests_per_second", second.key): y / per_round,
+        "first": first.key,
+        "second": second.key,
+        "ratio": y / x,
         "median_round_ratio": median,
         "mean_round_ratio": interval.map(|(mean, _)| mean),
         "round_ratio_interval95": interval.map(|(mean, half)| [mean - half, mean + half]),
@@ -308,7 +360,11 @@ async fn compare_audit(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
-fn print_comparison(args: &BenchArgs, report: &serde_json::Value) -> anyhow::Result<()> {
+fn print_comparison(
+    args: &BenchArgs,
+    report: &serde_json::Value,
+    labels: [&str; 2],
+) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
@@ -326,14 +382,22 @@ fn print_comparison(args: &BenchArgs, report: &serde_json::Value) -> anyhow::Res
         ),
         _ => String::new(),
     };
+    let key = |which: &str| {
+        f(&format!(
+            "{}_requests_per_second",
+            report[which].as_str().unwrap_or_default()
+        ))
+    };
     println!(
-        "{op} x{conns} connections, {rounds} rounds of {secs}s per server, order alternating\n  audit off: {off:.0} req/s\n  audit on:  {on:.0} req/s\n  audit on keeps {ratio:.1} % (per round: median {median:.1} %{interval}, range {low:.1}-{high:.1} %)",
+        "{op} x{conns} connections, {rounds} rounds of {secs}s per server, order alternating\n  {first}: {x:.0} req/s\n  {second}: {y:.0} req/s\n  {second} keeps {ratio:.1} % (per round: median {median:.1} %{interval}, range {low:.1}-{high:.1} %)",
         op = args.op.name(),
         conns = args.connections,
         rounds = args.rounds,
         secs = args.duration_secs,
-        off = f("audit_off_requests_per_second"),
-        on = f("audit_on_requests_per_second"),
+        first = labels[0],
+        second = labels[1],
+        x = key("first"),
+        y = key("second"),
         ratio = 100.0 * f("ratio"),
         median = 100.0 * f("median_round_ratio"),
         low = 100.0 * f("lowest_round_ratio"),

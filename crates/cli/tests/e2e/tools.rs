@@ -372,6 +372,31 @@ fn bench_compares_audit_on_and_off_in_alternating_rounds() {
         "{report}"
     );
 
+    // A change measured against a baseline build (here the same binary).
+    let report = bench_json(&[
+        "--baseline-bin",
+        crate::harness::BIN,
+        "--rounds",
+        "2",
+        "--duration-secs",
+        "1",
+        "--connections",
+        "2",
+    ]);
+    let (base, current) = (
+        report["baseline_requests_per_second"]
+            .as_f64()
+            .expect("baseline"),
+        report["current_requests_per_second"]
+            .as_f64()
+            .expect("current"),
+    );
+    assert!(base > 0.0 && current > 0.0, "{report}");
+    assert!(
+        (report["ratio"].as_f64().expect("ratio") - current / base).abs() < 1e-9,
+        "{report}"
+    );
+
     let refused = Command::new(crate::harness::BIN)
         .args(["bench", "--compare-audit", "--no-audit"])
         .output()
