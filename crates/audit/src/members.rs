@@ -46,12 +46,28 @@ impl Members {
     /// `json` (a request body or response), as CloudTrail records it; `None` unless it is a
     /// JSON object.
     pub fn sanitize(json: &[u8]) -> Option<Self> {
+        Self::copy(json, None)
+    }
+
+    /// A request body as its operation read it: only the top-level members in `known`
+    /// (spelled exactly so) are copied, so the record names what was acted on, not another
+    /// spelling the decoder ignored.
+    pub fn sanitize_request(json: &[u8], known: &[&str]) -> Option<Self> {
+        Self::copy(json, Some(known))
+    }
+
+    fn copy(json: &[u8], known: Option<&[&str]>) -> Option<Self> {
         if json.trim_ascii_start().first() != Some(&b'{') {
             return None;
         }
         let mut out = Vec::with_capacity(json.len());
         let mut de = serde_json::Deserializer::from_slice(json);
-        CopyValue::new(&mut out).deserialize(&mut de).ok()?;
+        CopyValue {
+            known,
+            ..CopyValue::new(&mut out)
+        }
+        .deserialize(&mut de)
+        .ok()?;
         de.end().ok()?;
         String::from_utf8(out).ok().map(|text| Self(text.into()))
     }
@@ -126,11 +142,17 @@ struct CopyValue<'a> {
     out: &'a mut Vec<u8>,
     /// Put a comma before the value (it follows another in an array).
     comma: bool,
+    /// The members an object may keep (top level only); `None` keeps all.
+    known: Option<&'a [&'a str]>,
 }
 
 impl<'a> CopyValue<'a> {
     fn new(out: &'a mut Vec<u8>) -> Self {
-        Self { out, comma: false }
+        Self {
+            out,
+            comma: false,
+            known: None,
+        }
     }
 
     fn write<T: Serialize + ?Sized, E: de::Error>(self, value: &T) -> Result<(), E> {
@@ -204,6 +226,7 @@ impl<'de> Visitor<'de> for CopyValue<'_> {
             .next_element_seed(CopyValue {
                 out: &mut *self.out,
                 comma,
+                known: None,
             })?
             .is_some()
         {
@@ -220,7 +243,8 @@ impl<'de> Visitor<'de> for CopyValue<'_> {
         self.out.push(b'{');
         let mut first = true;
         while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
-            if is_secret(&name) {
+            let unknown = self.known.is_some_and(|k| !k.contains(&name.as_ref()));
+            if unknown || is_secret(&name) {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
@@ -269,6 +293,19 @@ mod tests {
             .expect("an object")
             .as_str()
             .to_owned()
+    }
+
+    #[test]
+    fn a_request_keeps_only_the_members_its_operation_reads() {
+        let kept = Members::sanitize_request(
+            br#"{"SecretId":"a","secretId":"b","SECRETID":"c","VersionStage":"AWSCURRENT","Filters":[{"Key":"name"}]}"#,
+            &["SecretId", "VersionStage"],
+        )
+        .expect("an object");
+        assert_eq!(
+            kept.as_str(),
+            r#"{"secretId":"a","versionStage":"AWSCURRENT"}"#
+        );
     }
 
     #[test]

@@ -18,8 +18,9 @@ pub(crate) fn validate_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The name part of `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`, if the ARN
-/// addresses this region and account.
+/// The name part of `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`, if the ARN
+/// addresses this partition, region and account (anything else names no secret here, and
+/// is never served or recorded under its own spelling).
 pub(crate) fn name_from_partial_arn<'a>(
     arn: &'a str,
     region: &str,
@@ -28,7 +29,7 @@ pub(crate) fn name_from_partial_arn<'a>(
     let mut parts = arn.splitn(7, ':');
     let (
         Some("arn"),
-        Some(_partition),
+        Some("aws"),
         Some("secretsmanager"),
         Some(r),
         Some(a),
@@ -101,6 +102,15 @@ mod tests {
         assert_eq!(
             name_from_partial_arn("arn:aws:s3:::bucket", "us-east-1", "123456789012"),
             None
+        );
+        assert_eq!(
+            name_from_partial_arn(
+                "arn:junk0x:secretsmanager:us-east-1:123456789012:secret:app/key",
+                "us-east-1",
+                "123456789012"
+            ),
+            None,
+            "another partition"
         );
     }
 }

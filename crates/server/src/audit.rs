@@ -20,6 +20,8 @@ pub(crate) struct Exchange<'a> {
     pub(crate) source_ip: &'a str,
     pub(crate) user_agent: &'a str,
     pub(crate) body: &'a [u8],
+    /// The resolved ARNs of the secrets a read returned (a batch: one each).
+    pub(crate) secrets: &'a [String],
     pub(crate) outcome: Result<&'a [u8], &'a ApiError>,
 }
 
@@ -37,7 +39,11 @@ pub(crate) fn event<'a>(
     account_id: &'a str,
     now: OffsetDateTime,
 ) -> AuditEvent<'a> {
-    let request_parameters = Members::sanitize(x.body);
+    // The members the operation read, as it read them.
+    let request_parameters = match x.op {
+        Some(op) => Members::sanitize_request(x.body, op.request_members()),
+        None => Members::sanitize(x.body),
+    };
     let (response_elements, error_code, error_message) = match x.outcome {
         // Like CloudTrail, responses are recorded for changes only (and never when they
         // carry secret material).
@@ -64,14 +70,20 @@ pub(crate) fn event<'a>(
             let id = id.filter(|id| id.get().starts_with("\"arn:"))?;
             serde_json::from_str(id.get()).ok()
         });
-    let resources = arn
-        .map(|arn| Resource {
-            arn: arn.into(),
-            account_id: account_id.into(),
-            kind: "AWS::SecretsManager::Secret".into(),
-        })
-        .into_iter()
-        .collect();
+    let resource = |arn: Text| Resource {
+        arn,
+        account_id: account_id.into(),
+        kind: "AWS::SecretsManager::Secret".into(),
+    };
+    // What a read returned, resolved by the service; else the ARN a change answered with.
+    let resources = if x.secrets.is_empty() {
+        arn.map(|arn| resource(arn.into())).into_iter().collect()
+    } else {
+        x.secrets
+            .iter()
+            .map(|arn| resource(Text::Owned(arn.clone())))
+            .collect()
+    };
     let user_identity = match x.principal {
         Some(p) => {
             let user_name = p.user_name.as_deref().map(Into::into);

@@ -25,6 +25,20 @@ pub(crate) struct Reply {
     /// GetSecretValue: the name of the secret read, resolved (never the raw SecretId, so
     /// made-up ids cannot grow the metrics).
     pub(crate) secret_read: Option<String>,
+    /// The resolved ARNs of the secrets a read returned (one per secret a batch returns),
+    /// for the record's `resources`.
+    pub(crate) secrets: Vec<String>,
+}
+
+impl Reply {
+    fn body(body: Body) -> Self {
+        Self {
+            body,
+            rotation_failure: None,
+            secret_read: None,
+            secrets: Vec::new(),
+        }
+    }
 }
 
 /// Runs `request` in `region`, and answers only once everything it could have seen is
@@ -51,24 +65,37 @@ async fn run(
             let mut described = service.describe_secret(caller, region, &secret_id(r.secret_id))?;
             let rotation_failure = described.rotation_failure.take();
             Ok(Reply {
-                body: json(&described)?,
                 rotation_failure,
-                secret_read: None,
+                secrets: vec![described.arn.clone()],
+                ..Reply::body(json(&described)?)
             })
         }
         Request::GetSecretValue(r) => {
             let value = service.get_secret_value(caller, region, &r)?;
             Ok(Reply {
-                body: json(&value.to_wire())?,
-                rotation_failure: None,
                 secret_read: Some(value.name.clone()),
+                secrets: vec![value.arn.clone()],
+                ..Reply::body(json(&value.to_wire())?)
             })
         }
-        request => Ok(Reply {
-            body: body_of(service, caller, region, request).await?,
-            rotation_failure: None,
-            secret_read: None,
-        }),
+        Request::BatchGetSecretValue(r) => {
+            let out = service.batch_get_secret_value(caller, region, &r)?;
+            Ok(Reply {
+                secrets: out.values.iter().map(|v| v.arn.clone()).collect(),
+                ..Reply::body(json(&BatchGetSecretValueResponse {
+                    secret_values: out
+                        .values
+                        .iter()
+                        .map(s9_core::SecretValue::to_wire)
+                        .collect(),
+                    errors: out.errors,
+                    next_token: out.next_token,
+                })?)
+            })
+        }
+        request => Ok(Reply::body(
+            body_of(service, caller, region, request).await?,
+        )),
     }
 }
 
@@ -81,20 +108,10 @@ async fn body_of(
 ) -> Result<Body, ApiError> {
     match request {
         Request::CreateSecret(r) => json(&service.create_secret(caller, region, r).await?),
-        Request::GetSecretValue(_) | Request::DescribeSecret(_) => {
-            unreachable!("answered by dispatch with their side facts")
-        }
-        Request::BatchGetSecretValue(r) => {
-            let out = service.batch_get_secret_value(caller, region, &r)?;
-            json(&BatchGetSecretValueResponse {
-                secret_values: out
-                    .values
-                    .iter()
-                    .map(s9_core::SecretValue::to_wire)
-                    .collect(),
-                errors: out.errors,
-                next_token: out.next_token,
-            })
+        Request::GetSecretValue(_)
+        | Request::BatchGetSecretValue(_)
+        | Request::DescribeSecret(_) => {
+            unreachable!("answered by `run` with what they read")
         }
         Request::PutSecretValue(r) => json(&service.put_secret_value(caller, region, r).await?),
         Request::UpdateSecret(r) => json(&service.update_secret(caller, region, r).await?),

@@ -137,6 +137,7 @@ async fn respond(
         region,
         read_secret,
         rotation_failure,
+        secrets,
         mut result,
     } = processed;
     if let Some(audit) = &state.audit {
@@ -156,6 +157,7 @@ async fn respond(
             source_ip: &ip,
             user_agent,
             body: &body,
+            secrets: &secrets,
             outcome: result.as_deref(),
         };
         let event = crate::audit::event(&exchange, &state.account_id, now);
@@ -266,6 +268,8 @@ struct Processed<'a> {
     read_secret: Option<String>,
     /// DescribeSecret: why the rotation in progress failed.
     rotation_failure: Option<String>,
+    /// The resolved ARNs of the secrets a read returned.
+    secrets: Vec<String>,
     result: Result<Vec<u8>, ApiError>,
 }
 
@@ -278,6 +282,7 @@ impl Processed<'_> {
             region: None,
             read_secret: None,
             rotation_failure: None,
+            secrets: Vec::new(),
             result: Err(e),
         }
     }
@@ -347,6 +352,7 @@ async fn process<'a>(
             .map(|reply| {
                 out.rotation_failure = reply.rotation_failure;
                 out.read_secret = reply.secret_read;
+                out.secrets = reply.secrets;
                 reply.body
             }),
         Err(e) => Err(e),

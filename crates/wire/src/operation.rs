@@ -23,6 +23,12 @@ macro_rules! operations {
                 match self { $(Self::$op => $ro,)* }
             }
 
+            /// The request members the operation reads: a record copies these and no
+            /// others (a `secretId` beside `SecretId` is not what was acted on).
+            pub fn request_members(self) -> &'static [&'static str] {
+                match self { $(Self::$op => <$input>::MEMBERS,)* }
+            }
+
             /// Parses `secretsmanager.GetSecretValue`.
             pub fn from_target(target: &str) -> Option<Self> {
                 let name = target.strip_prefix(TARGET_PREFIX)?;

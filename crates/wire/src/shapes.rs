@@ -80,6 +80,12 @@ macro_rules! request {
         pub struct $name {
             $(#[serde(rename = $wire, default)] pub $field: Option<$ty>,)*
         }
+
+        impl $name {
+            /// The members the decoder reads, as the wire spells them (others are ignored,
+            /// as AWS ignores them).
+            pub const MEMBERS: &'static [&'static str] = &[$($wire,)*];
+        }
     };
 }
 

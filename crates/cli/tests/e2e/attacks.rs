@@ -744,3 +744,108 @@ async fn a_failed_commit_stops_reads_too_and_loses_nothing_acknowledged() {
         .expect("read after restart");
     assert_eq!(got.secret_string(), Some(acknowledged.as_str()));
 }
+
+/// A record names the secret the service acted on, resolved: a second spelling of
+/// `SecretId` the decoder ignores does not become the record's secret; a batch read with
+/// filters names every secret it returned; an ARN in another partition names no secret.
+#[tokio::test]
+async fn records_name_the_resolved_secret_not_the_raw_input() {
+    let server = TestServer::start();
+    let sm = server.client();
+    let mut arns = Vec::new();
+    for (name, value) in [("named/a", "value-a"), ("named/b", "value-b")] {
+        let out = sm
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create");
+        arns.push(out.arn().expect("arn").to_owned());
+    }
+    let body = br#"{"SecretId":"named/a","secretId":"named/b"}"#;
+    let (status, answer) = crate::harness::signed(&server, "secretsmanager.GetSecretValue", body);
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["SecretString"], "value-a",
+        "the decoder reads SecretId"
+    );
+
+    let (status, _) = crate::harness::signed(
+        &server,
+        "secretsmanager.BatchGetSecretValue",
+        br#"{"Filters":[{"Key":"name","Values":["named/"]}]}"#,
+    );
+    assert_eq!(status, 200);
+
+    let junk = format!(
+        "arn:junk0x:secretsmanager:us-east-1:{}:secret:named/a",
+        crate::harness::ACCOUNT
+    );
+    let err = sm
+        .get_secret_value()
+        .secret_id(&junk)
+        .send()
+        .await
+        .expect_err("another partition");
+    assert_eq!(crate::harness::code(err), "ResourceNotFoundException");
+
+    let records: Vec<serde_json::Value> = server
+        .audit_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["event"].clone())
+        .filter(|e| e.is_object())
+        .collect();
+    let single = records
+        .iter()
+        .find(|e| e["eventName"] == "GetSecretValue" && e["errorCode"].is_null())
+        .expect("the read's record");
+    assert_eq!(
+        single["requestParameters"],
+        serde_json::json!({"secretId": "named/a"})
+    );
+    assert_eq!(single["resources"][0]["ARN"], arns[0].as_str(), "{single}");
+    let batch = records
+        .iter()
+        .find(|e| e["eventName"] == "BatchGetSecretValue")
+        .expect("the batch's record");
+    let mut named: Vec<&str> = batch["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["ARN"].as_str())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, [arns[0].as_str(), arns[1].as_str()], "{batch}");
+    assert!(
+        !server
+            .audit_text()
+            .contains("junk0x:secretsmanager:us-east-1:123456789012:secret:named/a\"}]"),
+        "no resource under the junk ARN"
+    );
+
+    // The operator's query finds the read under the secret read, not the other spelling.
+    let query = |secret: &str| {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args([
+                "audit",
+                "query",
+                "--event",
+                "GetSecretValue",
+                "--error-code",
+                "none",
+                "--output",
+                "json",
+                "--secret",
+                secret,
+                "--data-dir",
+            ])
+            .arg(server.data_dir())
+            .output()
+            .expect("query");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert_eq!(query("named/a"), 1);
+    assert_eq!(query("named/b"), 0);
+}
