@@ -23,8 +23,8 @@
 //! `localhost:2773` (the agent) become free ports, and the vendor check's Alpaca URL in the
 //! copied config points at a local stand-in that accepts any key pair. A line that starts
 //! `s9-secrets serve` or `s9-secrets agent` in the background (`&`) is followed by a wait
-//! for its port, as a person waits for the banner. `cargo run -p s9-client --example
-//! asset_sync --` runs the example binary `cargo test` built.
+//! for its port, as a person waits for the banner. `cargo run --release -p s9-client
+//! --example asset_sync --` runs the example binary `cargo test` built (the same code).
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -348,7 +348,7 @@ fn every_readme_command_runs_as_written() {
             .replace("127.0.0.1:2773", &agent.to_string())
             .replace("localhost:2773", &agent.to_string())
             .replace(
-                "cargo run -p s9-client --example asset_sync --",
+                "cargo run --release -p s9-client --example asset_sync --",
                 &example.display().to_string(),
             )
     };
