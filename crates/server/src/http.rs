@@ -89,10 +89,10 @@ async fn handle_in_span(
             "The request body was not received in time.",
         )),
     };
-    // From here the request runs to its end in a task of its own, whatever the client does:
-    // hyper drops this future when the connection goes away, and a change must never be
-    // durable without its audit record (nor a record missing for a request that was read).
-    let finish = tokio::spawn(
+    // From here the request runs to its end whatever the client does: hyper drops this
+    // future when the connection goes away, and a change must never be durable without its
+    // audit record (nor a record missing for a request that was read).
+    Ok(RunToEnd::new(
         respond(
             state,
             parts,
@@ -103,13 +103,64 @@ async fn handle_in_span(
             started,
         )
         .in_current_span(),
-    );
-    Ok(finish.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a request's task ended abnormally");
-        let mut response = Response::new(Full::new(Bytes::from(ApiError::internal().to_body())));
-        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        response
-    }))
+    )
+    .await)
+}
+
+/// Polls a future in place; dropped before it finished, it hands the rest to the runtime
+/// to run to its end. The common case costs no task of its own (a task per request cost
+/// about a tenth of GetSecretValue throughput).
+struct RunToEnd<F>(Option<std::pin::Pin<Box<F>>>)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send;
+
+impl<F> RunToEnd<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    fn new(future: F) -> Self {
+        Self(Some(Box::pin(future)))
+    }
+}
+
+impl<F> std::future::Future for RunToEnd<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        let Some(future) = this.0.as_mut() else {
+            return std::task::Poll::Pending; // finished; never polled again
+        };
+        let done = future.as_mut().poll(cx);
+        if done.is_ready() {
+            this.0 = None;
+        }
+        done
+    }
+}
+
+impl<F> Drop for RunToEnd<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        if let Some(rest) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(rest)),
+                Err(_) => tracing::error!("a request was cut off with no runtime to finish it"),
+            }
+        }
+    }
 }
 
 /// Processes a received request, records it and builds its response.
