@@ -108,6 +108,17 @@ pub struct Resource<'a> {
     pub kind: Text,
 }
 
+/// The name of the secret a full secret ARN (`arn:…:secret:NAME-AbCdEf`) names: what follows
+/// `:secret:`, less the random suffix. A resource's ARN is always full: the service
+/// resolved it.
+pub fn secret_name_of_arn(arn: &str) -> &str {
+    let name = arn.split_once(":secret:").map_or(arn, |(_, name)| name);
+    match name.len().checked_sub(7) {
+        Some(cut) if name.as_bytes()[cut] == b'-' => &name[..cut],
+        _ => name,
+    }
+}
+
 /// What the live stream ([`crate::AuditLog::subscribe`]) tells of a written record: who did
 /// what to which secrets, and how it ended. Taken apart from the event once it is
 /// serialized, so following the trail copies nothing.

@@ -13,7 +13,9 @@ pub mod query;
 mod signer;
 pub mod verify;
 
-pub use event::{AuditEvent, Borrowed, Recorded, Resource, Text, UserIdentity, event_time};
+pub use event::{
+    AuditEvent, Borrowed, Recorded, Resource, Text, UserIdentity, event_time, secret_name_of_arn,
+};
 pub use log::{
     AuditConfig, AuditLog, DigestSummary, FsyncPolicy, IdleWriter, PendingRecord, Written,
     service_event,

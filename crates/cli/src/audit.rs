@@ -232,22 +232,15 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// The SECRET column: the secret's name, whether the request named it by name, full ARN or
 /// partial ARN (the resolved ARN, when the record has one, decides).
 fn secret_column(e: &AuditEvent) -> String {
-    /// `NAME` of `arn:…:secret:NAME-AbCdEf` (full: the random suffix dropped) or of a
-    /// partial ARN `arn:…:secret:NAME`.
-    fn name_of(arn: &str, full: bool) -> &str {
-        let Some((_, name)) = arn.split_once(":secret:") else {
-            return arn;
-        };
-        match name.len().checked_sub(7) {
-            Some(cut) if full && name.as_bytes()[cut] == b'-' => &name[..cut],
-            _ => name,
-        }
-    }
     if let Some(arn) = e.secret_arns().next() {
-        return name_of(arn, true).to_owned();
+        return s9_audit::secret_name_of_arn(arn).to_owned();
     }
     match e.secret_id() {
-        Some(id) if id.starts_with("arn:") => name_of(&id, false).to_owned(),
+        // A partial ARN as the caller gave it: the name is what follows `:secret:`.
+        Some(id) if id.starts_with("arn:") => id
+            .split_once(":secret:")
+            .map_or(id.as_str(), |(_, name)| name)
+            .to_owned(),
         Some(id) => id,
         None => "-".to_owned(),
     }

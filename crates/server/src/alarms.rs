@@ -170,13 +170,22 @@ impl Worker {
     /// The names of the secrets `record` concerns; ids that name no secret are left out (so
     /// made-up ids cannot grow the alarms' state).
     fn secrets(&self, record: &Recorded) -> Vec<String> {
-        let mut ids: Vec<(&str, &str)> = Vec::new();
-        for arn in &record.secret_arns {
-            ids.push((arn.split(':').nth(3).unwrap_or_default(), arn));
+        // A record's resources are the secrets the service resolved: each names its
+        // secret, with no lookup.
+        if !record.secret_arns.is_empty() {
+            let mut names: Vec<String> = record
+                .secret_arns
+                .iter()
+                .map(|arn| s9_audit::secret_name_of_arn(arn).to_owned())
+                .collect();
+            names.sort();
+            names.dedup();
+            return names;
         }
+        let mut ids: Vec<(&str, &str)> = Vec::new();
         if let Some(id) = &record.secret_id {
             // A request that succeeded on a name: the secret exists and that is its name.
-            if record.error_code.is_none() && !id.starts_with("arn:") && ids.is_empty() {
+            if record.error_code.is_none() && !id.starts_with("arn:") {
                 return vec![id.clone()];
             }
             ids.push((&record.region, id));

@@ -20,8 +20,6 @@ pub(crate) struct Exchange<'a> {
     pub(crate) source_ip: &'a str,
     pub(crate) user_agent: &'a str,
     pub(crate) body: &'a [u8],
-    /// The resolved ARNs of the secrets a read returned (a batch: one each).
-    pub(crate) secrets: &'a [String],
     pub(crate) outcome: Result<&'a [u8], &'a ApiError>,
 }
 
@@ -34,8 +32,11 @@ fn returns_secret(op: Operation) -> bool {
 }
 
 /// `x`'s record, borrowing from it: building it copies none of the request.
+/// `secrets` are the resolved ARNs of the secrets a read returned (a batch: one each); they
+/// move into the record's `resources`.
 pub(crate) fn event<'a>(
     x: &Exchange<'a>,
+    secrets: Vec<String>,
     account_id: &'a str,
     now: OffsetDateTime,
 ) -> AuditEvent<'a> {
@@ -60,28 +61,22 @@ pub(crate) fn event<'a>(
             Some(e.message.as_str().into()),
         ),
     };
+    // A change answers with the ARN it resolved (the id as given is never a resource).
     let arn = response_elements
         .as_ref()
-        .and_then(|r| r.get::<String>("aRN"))
-        .or_else(|| {
-            // Most requests name a secret by name: seen without reading the id (the copy
-            // writes letters unescaped, so an ARN starts `"arn:`).
-            let [id] = request_parameters.as_ref()?.find(["secretId"]);
-            let id = id.filter(|id| id.get().starts_with("\"arn:"))?;
-            serde_json::from_str(id.get()).ok()
-        });
+        .and_then(|r| r.get::<String>("aRN"));
     let resource = |arn: Text| Resource {
         arn,
         account_id: account_id.into(),
         kind: "AWS::SecretsManager::Secret".into(),
     };
     // What a read returned, resolved by the service; else the ARN a change answered with.
-    let resources = if x.secrets.is_empty() {
+    let resources = if secrets.is_empty() {
         arn.map(|arn| resource(arn.into())).into_iter().collect()
     } else {
-        x.secrets
-            .iter()
-            .map(|arn| resource(Text::Owned(arn.clone())))
+        secrets
+            .into_iter()
+            .map(|arn| resource(Text::Owned(arn)))
             .collect()
     };
     let user_identity = match x.principal {

@@ -208,10 +208,9 @@ async fn respond(
             source_ip: &ip,
             user_agent,
             body: &body,
-            secrets: &secrets,
             outcome: result.as_deref(),
         };
-        let event = crate::audit::event(&exchange, &state.account_id, now);
+        let event = crate::audit::event(&exchange, secrets, &state.account_id, now);
         let recording = Instant::now();
         let written = match audit.record(event, now) {
             Ok(pending) => pending.wait().await,
