@@ -805,12 +805,7 @@ impl Service {
             (None, Some(filters)) => {
                 // Filters list secrets: without ListSecrets, per-secret errors would still
                 // name every match (and leak names, descriptions and tags by prefix).
-                access::authorize(
-                    caller,
-                    "secretsmanager:ListSecrets",
-                    Target::Account,
-                    &Context::new(),
-                )?;
+                authorize_listing(caller)?;
                 let arns: Vec<String> = {
                     let state = self.read();
                     let filters = listing::Filters::parse(filters)?;
@@ -1127,12 +1122,7 @@ impl Service {
         region: &str,
         req: &ListSecretsRequest,
     ) -> Result<ListSecretsResponse, ApiError> {
-        access::authorize(
-            caller,
-            "secretsmanager:ListSecrets",
-            Target::Account,
-            &Context::new(),
-        )?;
+        authorize_listing(caller)?;
         let filters = listing::Filters::parse(req.filters.as_deref().unwrap_or_default())?;
         let page = Page::new(req.next_token.as_deref(), req.max_results.unwrap_or(100))?;
         let state = self.read();
@@ -2121,6 +2111,16 @@ fn replication_status(record: &SecretRecord) -> Vec<ReplicationStatus> {
             last_accessed_date: None,
         })
         .collect()
+}
+
+/// `secretsmanager:ListSecrets`, which anything that lists secrets needs.
+fn authorize_listing(caller: &Caller) -> Result<(), ApiError> {
+    access::authorize(
+        caller,
+        "secretsmanager:ListSecrets",
+        Target::Account,
+        &Context::new(),
+    )
 }
 
 /// The answer once a commit has failed: the service refuses everything until restarted.

@@ -617,42 +617,42 @@ async fn a_failed_commit_stops_reads_too_and_loses_nothing_acknowledged() {
             let _ = self.0.wait();
         }
     }
+    /// The server on `data`, its files limited to `limit_kib` if given (the signal that
+    /// would kill it is ignored, so a write past the limit fails with EFBIG as on a full
+    /// disk); returns once it listens.
+    fn serve(data: &std::path::Path, limit_kib: Option<u32>) -> (Killed, std::net::SocketAddr) {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr");
+        let limit = limit_kib.map_or(String::new(), |k| format!("trap '' XFSZ; ulimit -f {k}; "));
+        let mut server = Killed(
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("{limit}exec \"$0\" \"$@\""))
+                .arg(crate::harness::BIN)
+                .args(["serve", "--listen", &addr.to_string()])
+                .args(["--account-id", crate::harness::ACCOUNT, "--data-dir"])
+                .arg(data)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("serve"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            assert!(
+                server.0.try_wait().expect("wait").is_none(),
+                "the server exited"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (server, addr)
+    }
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    // Files may grow to 2 MiB; the signal that would kill the process is ignored, so the
-    // write fails with EFBIG as a full disk would fail it.
-    let mut limited = Killed(
-        std::process::Command::new("bash")
-            .arg("-c")
-            .arg("trap '' XFSZ; ulimit -f 2048; exec \"$0\" \"$@\"")
-            .arg(crate::harness::BIN)
-            .args([
-                "serve",
-                "--listen",
-                &addr.to_string(),
-                "--account-id",
-                crate::harness::ACCOUNT,
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        assert!(
-            limited.0.try_wait().expect("wait").is_none(),
-            "the server exited"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (limited, addr) = serve(&data, Some(2048));
     let (id, secret) = crate::harness::read_profile(&data.join("credentials"), "default");
     let client = |addr: std::net::SocketAddr| {
         aws_sdk_secretsmanager::Client::from_conf(
@@ -711,31 +711,7 @@ async fn a_failed_commit_stops_reads_too_and_loses_nothing_acknowledged() {
     drop(limited);
 
     // Restarted without the limit: the acknowledged value, not the failed one.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let _server = Killed(
-        std::process::Command::new(crate::harness::BIN)
-            .args([
-                "serve",
-                "--listen",
-                &addr.to_string(),
-                "--account-id",
-                crate::harness::ACCOUNT,
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not restart");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_server, addr) = serve(&data, None);
     let got = client(addr)
         .get_secret_value()
         .secret_id("durable/one")
