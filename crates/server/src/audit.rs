@@ -40,10 +40,12 @@ pub(crate) fn event<'a>(
     account_id: &'a str,
     now: OffsetDateTime,
 ) -> AuditEvent<'a> {
-    // The members the operation read, as it read them.
-    let request_parameters = match x.op {
-        Some(op) => Members::sanitize_request(x.body, op.request_members()),
-        None => Members::sanitize(x.body),
+    // The members the operation read, as it read them; nothing of the body of a request
+    // no known key signed (whoever sent it, it must not be able to fill the trail with it).
+    let request_parameters = match (x.principal, x.op) {
+        (None, _) => None,
+        (Some(_), Some(op)) => Members::sanitize_request(x.body, op.request_members()),
+        (Some(_), None) => Members::sanitize(x.body),
     };
     let (response_elements, error_code, error_message) = match x.outcome {
         // Like CloudTrail, responses are recorded for changes only (and never when they

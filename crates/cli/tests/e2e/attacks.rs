@@ -825,3 +825,52 @@ async fn records_name_the_resolved_secret_not_the_raw_input() {
     assert_eq!(query("named/a"), 1);
     assert_eq!(query("named/b"), 0);
 }
+
+/// A request no known key signed is recorded (target, source, user agent, error) but none
+/// of its body: an anonymous client cannot fill the audit volume with what it sends.
+#[test]
+fn unauthenticated_bodies_never_reach_the_trail() {
+    let server = TestServer::start();
+    let size = || {
+        std::fs::read_dir(server.data_dir().join("audit"))
+            .expect("audit dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let before = size();
+    let filler = "A".repeat(200_000);
+    let body = format!(r#"{{"SecretId":"{filler}"}}"#);
+    for i in 0..20 {
+        let mut headers = vec![("x-amz-target", "secretsmanager.GetSecretValue".to_owned())];
+        if i % 2 == 1 {
+            // Badly signed: a well-formed header with a key nobody knows.
+            headers.push((
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIANOBODY/20261204/us-east-1/secretsmanager/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00".to_owned(),
+            ));
+            headers.push(("x-amz-date", "20261204T000000Z".to_owned()));
+        }
+        let (status, _) = crate::harness::raw(&server, &headers, body.as_bytes());
+        assert!((400..500).contains(&status), "{status}");
+    }
+    let grown = size() - before;
+    assert!(
+        grown < 20 * 2_048,
+        "the trail grew by {grown} bytes for 20 anonymous requests"
+    );
+    let anonymous: Vec<serde_json::Value> = server
+        .audit_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["event"].clone())
+        .filter(|e| e["userIdentity"]["type"] == "Unknown")
+        .collect();
+    assert_eq!(anonymous.len(), 20, "each is recorded");
+    for e in &anonymous {
+        assert!(e["requestParameters"].is_null(), "{e}");
+        assert!(e["errorCode"].is_string(), "{e}");
+        assert_eq!(e["eventName"], "GetSecretValue");
+    }
+}
