@@ -18,6 +18,7 @@ use s9_core::{Caller, RequestKeys};
 use crate::AppState;
 use crate::dispatch::dispatch;
 use crate::principals::Principal;
+use crate::throttle::Admission;
 
 /// The service name SigV4 credential scopes must carry.
 const SIGNING_SERVICE: &str = "secretsmanager";
@@ -189,9 +190,10 @@ async fn respond(
         read_secret,
         rotation_failure,
         secrets,
+        unrecorded,
         mut result,
     } = processed;
-    if let Some(audit) = &state.audit {
+    if let Some(audit) = state.audit.as_ref().filter(|_| !unrecorded) {
         let now = state.service.now();
         let user_agent = parts
             .headers
@@ -320,6 +322,8 @@ struct Processed<'a> {
     rotation_failure: Option<String>,
     /// The resolved ARNs of the secrets a read returned.
     secrets: Vec<String>,
+    /// A throttled source's refusal that is counted, not recorded (one a minute is).
+    unrecorded: bool,
     result: Result<Vec<u8>, ApiError>,
 }
 
@@ -333,6 +337,7 @@ impl Processed<'_> {
             read_secret: None,
             rotation_failure: None,
             secrets: Vec::new(),
+            unrecorded: false,
             result: Err(e),
         }
     }
@@ -358,12 +363,19 @@ async fn process<'a>(
         headers: &parts.headers,
         body,
     };
+    let arrived = Instant::now();
+    if let Admission::Throttled { record } = state.throttle.admit(peer.ip(), arrived) {
+        out.result = Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"));
+        out.unrecorded = !record;
+        return out;
+    }
     let verified = match state
         .verifier
         .verify(request, state.service.now(), &state.principals)
     {
         Ok(v) => v,
         Err(e) => {
+            state.throttle.failed(peer.ip(), arrived);
             out.result = Err(sigv4_error(e));
             return out;
         }
@@ -378,6 +390,7 @@ async fn process<'a>(
         return out;
     }
     let Some(principal) = state.principals.get(&verified.access_key_id) else {
+        state.throttle.failed(peer.ip(), arrived);
         out.result = Err(ApiError::new(
             ErrorCode::UnrecognizedClient,
             "The security token included in the request is invalid.",

@@ -15,6 +15,7 @@ pub mod notify;
 mod outbound;
 pub mod principals;
 pub mod rotation;
+mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -167,6 +168,7 @@ pub(crate) struct AppState {
     audit: Option<AuditLog>,
     account_id: String,
     metrics: Arc<metrics::Metrics>,
+    throttle: throttle::AuthThrottle,
 }
 
 /// A bound, loaded server, ready to run.
@@ -374,6 +376,7 @@ impl Server {
             audit: self.audit.clone(),
             account_id: self.config.account_id.clone(),
             metrics: Arc::clone(&metrics),
+            throttle: throttle::AuthThrottle::default(),
         });
         let alarm_worker = tokio::spawn(
             alarms::Worker {

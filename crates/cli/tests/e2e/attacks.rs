@@ -874,3 +874,35 @@ fn unauthenticated_bodies_never_reach_the_trail() {
         assert_eq!(e["eventName"], "GetSecretValue");
     }
 }
+
+/// A source that keeps failing authentication is throttled: after a burst it is answered
+/// ThrottlingException without its signature being checked, and its refusals are recorded
+/// once a minute, not one each, so it cannot fill the trail or spend the CPU of checking.
+#[test]
+fn failing_authentication_is_throttled_per_source() {
+    let server = TestServer::start();
+    let body = format!(r#"{{"SecretId":"{}"}}"#, "B".repeat(50_000));
+    let mut throttled = 0;
+    for _ in 0..300 {
+        let (status, answer) = crate::harness::raw(
+            &server,
+            &[("x-amz-target", "secretsmanager.GetSecretValue".to_owned())],
+            body.as_bytes(),
+        );
+        if answer["__type"] == "ThrottlingException" {
+            assert_eq!(status, 400);
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 150, "only {throttled} of 300 were throttled");
+    let records = server
+        .audit_text()
+        .lines()
+        .filter(|l| l.contains("\"type\":\"Unknown\""))
+        .count();
+    assert!(
+        records <= 300 - throttled + 1,
+        "{records} records for {} refusals that were checked",
+        300 - throttled
+    );
+}
