@@ -224,6 +224,8 @@ struct Shared {
     public_key: crate::PublicKey,
     /// Woken when written records wait for an interval fsync.
     unsynced: Arc<tokio::sync::Notify>,
+    /// Where the log files are.
+    dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Shared {
@@ -259,6 +261,7 @@ impl AuditLog {
         let signer = Signer::open_or_create(&config.key_path)?;
         let public_key = signer.public_key();
         let fsync = config.fsync;
+        let dir = config.dir.clone();
         let mut writer = Writer::recover(config, signer)?;
         let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
         thread::Builder::new()
@@ -287,6 +290,7 @@ impl AuditLog {
             followed: std::sync::atomic::AtomicBool::new(false),
             public_key,
             unsynced: Arc::clone(&unsynced),
+            dir,
         });
         if let FsyncPolicy::Interval(every) = fsync {
             runtime.spawn(interval_sync(Arc::downgrade(&inner), unsynced, every));
@@ -331,6 +335,11 @@ impl AuditLog {
 
     pub fn public_key(&self) -> &crate::PublicKey {
         &self.inner.public_key
+    }
+
+    /// The directory the log files are in.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.dir
     }
 
     /// The live stream: every record written from now on, once it is in the log, a group

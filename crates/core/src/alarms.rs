@@ -70,6 +70,17 @@ pub enum RuleKind {
     RotationAwaitingInput,
     /// NextRotationDate passed more than `grace` ago and the rotation has not succeeded.
     RotationOverdue { grace: Duration },
+    /// The volume holding the audit trail has less than `min_free_bytes` free: when it is
+    /// full, no record can be written and reads fail closed, so this warns long before.
+    AuditDiskSpace { min_free_bytes: u64 },
+}
+
+/// A volume the service writes to, as the time-driven rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// What the alarm names (the audit directory).
+    pub name: String,
+    pub free_bytes: u64,
 }
 
 impl RuleKind {
@@ -82,9 +93,13 @@ impl RuleKind {
             Self::RotationFailed => "rotation-failed",
             Self::RotationAwaitingInput => "rotation-awaiting-input",
             Self::RotationOverdue { .. } => "rotation-overdue",
+            Self::AuditDiskSpace { .. } => "audit-disk-space",
         }
     }
 }
+
+/// The free space below which `audit-disk-space` fires by default: 1 GiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
 
 impl Rule {
     /// The ticket's alarms: more than 10 reads of a secret per minute, any access denied,
@@ -122,6 +137,13 @@ impl Rule {
                 "rotation-overdue",
                 RuleKind::RotationOverdue {
                     grace: Duration::days(1),
+                },
+                Duration::ZERO,
+            ),
+            rule(
+                "audit-disk-space",
+                RuleKind::AuditDiskSpace {
+                    min_free_bytes: DEFAULT_MIN_FREE_BYTES,
                 },
                 Duration::ZERO,
             ),
@@ -480,7 +502,12 @@ impl Alarms {
 
     /// Time-driven evaluation at `now`: alarms raised by events return to OK after their
     /// quiet period; rotation alarms follow the secrets' rotation state.
-    pub fn tick(&mut self, now: OffsetDateTime, rotations: &[RotationStatus]) -> Vec<Change> {
+    pub fn tick(
+        &mut self,
+        now: OffsetDateTime,
+        rotations: &[RotationStatus],
+        volumes: &[Volume],
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         let now_epoch = crate::clock::epoch_seconds(now);
         for i in 0..self.rules.len() {
@@ -519,6 +546,27 @@ impl Alarms {
                         if !overdue.contains_key(&subject) {
                             let reason = || format!("rotation of {subject} is no longer overdue");
                             self.set(i, AlarmState::Ok, &subject, now, reason, &mut changes);
+                        }
+                    }
+                }
+                RuleKind::AuditDiskSpace { min_free_bytes } => {
+                    let floor = *min_free_bytes;
+                    for v in volumes {
+                        let mib = |b: u64| b / (1 << 20);
+                        if v.free_bytes < floor {
+                            let reason = || {
+                                format!(
+                                    "{} has {} MiB free, under the floor of {} MiB: when it is full, reads fail closed",
+                                    v.name,
+                                    mib(v.free_bytes),
+                                    mib(floor)
+                                )
+                            };
+                            self.set(i, AlarmState::Alarm, &v.name, now, reason, &mut changes);
+                        } else if firing.iter().any(|(s, _)| *s == v.name) {
+                            let reason =
+                                || format!("{} has {} MiB free again", v.name, mib(v.free_bytes));
+                            self.set(i, AlarmState::Ok, &v.name, now, reason, &mut changes);
                         }
                     }
                 }
@@ -723,8 +771,8 @@ mod tests {
             a.observe(&read(t1 + Duration::seconds(4), &s, "r"))
                 .is_empty()
         );
-        assert!(a.tick(t1 + Duration::minutes(4), &[]).is_empty());
-        let ok = a.tick(t1 + Duration::minutes(6), &[]);
+        assert!(a.tick(t1 + Duration::minutes(4), &[], &[]).is_empty());
+        let ok = a.tick(t1 + Duration::minutes(6), &[], &[]);
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].to, AlarmState::Ok);
         assert_eq!(a.snapshot().history.len(), 2);

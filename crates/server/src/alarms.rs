@@ -132,7 +132,8 @@ impl Worker {
                     let now = self.service.now();
                     self.metrics.set_rotations(&rotations, now);
                     ticked = true;
-                    self.alarms.tick(now, &rotations)
+                    let volumes = self.audit_volume();
+                    self.alarms.tick(now, &rotations, &volumes)
                 }
                 Some((id, outcome)) = delivered.recv() => {
                     self.alarms.set_delivery(id, outcome);
@@ -150,6 +151,24 @@ impl Worker {
             self.metrics.observe_alarm_records(records);
             if ticked {
                 self.metrics.observe_alarm_tick();
+            }
+        }
+    }
+
+    /// The audit trail's volume and its free space (none when the trail is off or the
+    /// volume cannot be read, which the log says).
+    fn audit_volume(&self) -> Vec<s9_core::alarms::Volume> {
+        let Some(dir) = self.audit.as_ref().map(AuditLog::dir) else {
+            return Vec::new();
+        };
+        match rustix::fs::statvfs(dir) {
+            Ok(st) => vec![s9_core::alarms::Volume {
+                name: dir.display().to_string(),
+                free_bytes: st.f_bavail.saturating_mul(st.f_frsize),
+            }],
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the audit volume's free space");
+                Vec::new()
             }
         }
     }

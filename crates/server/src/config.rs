@@ -28,7 +28,7 @@
 //!
 //! [[alarms.rule]]
 //! name = "after-hours"
-//! kind = "outside-business-hours"      # read-rate, access-denied, new-principal, rotation-failed, rotation-overdue
+//! kind = "outside-business-hours"      # read-rate, access-denied, new-principal, rotation-failed, rotation-overdue, audit-disk-space (min_free_mb)
 //! time_zone = "America/New_York"
 //! days = ["Mon", "Tue", "Wed", "Thu", "Fri"]
 //! hours = [8, 18]
@@ -124,6 +124,7 @@ struct RuleEntry {
     #[serde(default)]
     ignore_principals: Vec<String>,
     grace_hours: Option<u64>,
+    min_free_mb: Option<u64>,
 }
 
 impl RuleEntry {
@@ -160,9 +161,16 @@ impl RuleEntry {
                     i64::try_from(self.grace_hours.unwrap_or(24)).unwrap_or(i64::MAX),
                 ),
             },
+            "audit-disk-space" => RuleKind::AuditDiskSpace {
+                min_free_bytes: self
+                    .min_free_mb
+                    .map_or(s9_core::alarms::DEFAULT_MIN_FREE_BYTES, |mb| {
+                        mb.saturating_mul(1 << 20)
+                    }),
+            },
             other => {
                 return Err(format!(
-                    "alarm {name:?}: kind {other:?} is not read-rate, access-denied, outside-business-hours, new-principal, rotation-failed, rotation-awaiting-input or rotation-overdue"
+                    "alarm {name:?}: kind {other:?} is not read-rate, access-denied, outside-business-hours, new-principal, rotation-failed, rotation-awaiting-input, rotation-overdue or audit-disk-space"
                 ));
             }
         };

@@ -906,3 +906,42 @@ fn failing_authentication_is_throttled_per_source() {
         300 - throttled
     );
 }
+
+/// Long before a full audit volume makes reads fail closed, the audit-disk-space alarm
+/// fires (here with a floor over any disk's free space) and names the volume.
+#[test]
+fn a_low_audit_volume_raises_an_alarm_before_reads_stop() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = crate::harness::admin_config(
+        dir.path(),
+        &[],
+        "[alarms]\ninterval_secs = 1\ndefaults = false\n\n[[alarms.rule]]\nname = \"disk\"\nkind = \"audit-disk-space\"\nmin_free_mb = 1000000000\n\n[[alarms.rule]]\nname = \"roomy\"\nkind = \"audit-disk-space\"\nmin_free_mb = 1\n",
+    );
+    let server = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(["alarms", "list", "--data-dir"])
+            .arg(server.data_dir())
+            .output()
+            .expect("alarms list");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.code() == Some(3) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no alarm: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        listed.contains("ALARM") && listed.contains("disk") && listed.contains("audit"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("roomy"),
+        "a floor under the free space does not fire: {listed}"
+    );
+    assert!(
+        server.log().contains("under the floor"),
+        "the service log says so"
+    );
+}
