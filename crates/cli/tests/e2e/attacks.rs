@@ -945,3 +945,71 @@ fn a_low_audit_volume_raises_an_alarm_before_reads_stop() {
         "the service log says so"
     );
 }
+
+/// The example's operator manages the secrets but cannot read them, even by rewriting the
+/// secret's resource policy to grant itself GetSecretValue: its identity policy denies the
+/// read explicitly, and an explicit Deny wins over any resource-policy Allow.
+#[tokio::test]
+async fn the_operator_cannot_grant_itself_the_keys() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = crate::harness::example_config(dir.path(), &[]);
+    let server = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]);
+    let creds = dir.path().join("credentials");
+    let as_ = |profile: &str| {
+        let (id, secret) = crate::harness::read_profile(&creds, profile);
+        server.client_with("us-east-1", &id, &secret)
+    };
+    let (admin, operator) = (as_("admin"), as_("operator"));
+    let name = "signal9-advisor/api-credentials";
+    admin
+        .create_secret()
+        .name(name)
+        .secret_string("keys")
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Project")
+                .value("Signal9Advisor")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    let policy = std::fs::read_to_string(dir.path().join("resource-policy.json")).expect("policy");
+    admin
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(policy)
+        .send()
+        .await
+        .expect("the example's resource policy");
+
+    // The escalation the review found: drop the resource policy, grant itself the read.
+    operator
+        .delete_resource_policy()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("the operator manages resource policies");
+    let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:user/operator"},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+    operator
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(grant.to_string())
+        .send()
+        .await
+        .expect("put");
+    let err = operator
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect_err("still no read");
+    assert!(
+        crate::harness::message(&err).contains("with an explicit deny in an identity-based policy"),
+        "{}",
+        crate::harness::message(&err)
+    );
+    assert_eq!(crate::harness::code(err), "AccessDeniedException");
+}
