@@ -184,6 +184,42 @@ pub struct Server {
     alarms: s9_core::alarms::Alarms,
 }
 
+impl AppState {
+    /// A connection the HTTP layer refused (431, malformed headers, a header timeout) leaves
+    /// a connection-level event in the trail, once a minute per source: malformed requests
+    /// are recorded too, and cannot fill the trail.
+    fn record_refused_connection(&self, error: &hyper::Error, peer: SocketAddr) {
+        let reason = if error.is_parse_too_large() {
+            "request header fields too large (431)"
+        } else if error.is_parse() {
+            "malformed request (400)"
+        } else if error.is_timeout() {
+            "headers not received in time (408)"
+        } else {
+            return; // the client went away: not a refusal
+        };
+        let Some(audit) = &self.audit else { return };
+        if !self
+            .throttle
+            .record_refused_connection(peer.ip(), std::time::Instant::now())
+        {
+            return;
+        }
+        let now = self.service.now();
+        let event = s9_audit::service_event(
+            &self.account_id,
+            now,
+            "ConnectionRefused",
+            serde_json::json!({
+                "sourceIPAddress": peer.ip().to_string(),
+                "reason": reason,
+                "note": "later refusals of this source within the minute are not recorded",
+            }),
+        );
+        audit.record_detached(event, now);
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
@@ -437,6 +473,7 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let refusals = Arc::clone(&state);
                     let state = Arc::clone(&state);
                     let from = http::Peer::new(peer);
                     let service = service_fn(move |req| http::handle(Arc::clone(&state), req, from.clone()));
@@ -444,6 +481,7 @@ impl Server {
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, %peer, "connection ended with an error");
+                            refusals.record_refused_connection(&e, peer);
                         }
                     });
                 }

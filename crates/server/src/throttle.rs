@@ -2,7 +2,8 @@
 //! failing SigV4 (no key, a wrong key, a bad signature) is answered `ThrottlingException`
 //! without its signature being checked, and its refused requests are recorded once a minute
 //! rather than one each, so no one without valid credentials can spend unbounded CPU or
-//! audit volume.
+//! audit volume. Connections the HTTP layer refuses are recorded the same way: once a
+//! minute per source.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +39,8 @@ pub(crate) enum Admission {
 #[derive(Debug, Default)]
 pub(crate) struct AuthThrottle {
     sources: Mutex<HashMap<IpAddr, Bucket>>,
+    /// When each source last had a refused connection recorded.
+    refused: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl AuthThrottle {
@@ -67,6 +70,28 @@ impl AuthThrottle {
             bucket.recorded = Some(now);
         }
         Admission::Throttled { record }
+    }
+
+    /// Whether a connection from `ip` that the HTTP layer refused (headers too large,
+    /// malformed or too slow) gets an audit record: the first of each minute per source.
+    pub(crate) fn record_refused_connection(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if refused.len() >= MAX_SOURCES {
+            refused.retain(|_, at| now.saturating_duration_since(*at) < RECORD_EVERY);
+            if refused.len() >= MAX_SOURCES {
+                return false;
+            }
+        }
+        match refused.get(&ip) {
+            Some(at) if now.saturating_duration_since(*at) < RECORD_EVERY => false,
+            _ => {
+                refused.insert(ip, now);
+                true
+            }
+        }
     }
 
     /// A request from `ip` failed authentication.

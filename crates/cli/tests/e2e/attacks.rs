@@ -1013,3 +1013,55 @@ async fn the_operator_cannot_grant_itself_the_keys() {
     );
     assert_eq!(crate::harness::code(err), "AccessDeniedException");
 }
+
+/// Requests the HTTP layer refuses before they are requests (too many header fields,
+/// malformed headers) leave a connection-level event in the trail, once a minute per
+/// source, so they are on record and cannot fill it.
+#[test]
+fn refused_connections_are_on_record_once_a_minute() {
+    let server = TestServer::start();
+    let send = |request: &[u8]| {
+        let mut stream = TcpStream::connect(server.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(request).expect("write");
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let mut many = String::from("POST / HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..150 {
+        many.push_str(&format!("x-filler-{i}: {i}\r\n"));
+    }
+    many.push_str("content-length: 0\r\n\r\n");
+    for _ in 0..20 {
+        let answer = send(many.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        let answer = send(b"POST / HTTP/1.1\r\nhost: x\r\nbad header line\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events: Vec<String> = server
+            .audit_text()
+            .lines()
+            .filter(|l| l.contains("\"eventName\":\"ConnectionRefused\""))
+            .map(str::to_owned)
+            .collect();
+        if !events.is_empty() || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        events.len(),
+        1,
+        "40 refusals, one record a minute: {events:?}"
+    );
+    assert!(
+        events[0].contains("127.0.0.1") && events[0].contains("(431)"),
+        "{}",
+        events[0]
+    );
+}
