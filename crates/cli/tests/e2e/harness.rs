@@ -17,6 +17,9 @@ use s9_sigv4::{SecretKey, SigningCredentials};
 pub const BIN: &str = env!("CARGO_BIN_EXE_s9-secrets");
 pub const ACCOUNT: &str = "123456789012";
 
+/// The start of the line a server prints once it listens.
+const BANNER: &str = "Signal9 Secrets is listening on";
+
 pub struct TestServer {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -79,6 +82,7 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        let banners_before = self.log().matches(BANNER).count();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -118,6 +122,11 @@ impl TestServer {
                 "server did not listen: {}",
                 self.log()
             );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The banner follows the listener by a moment; tests that read it wait for it.
+        while self.log().matches(BANNER).count() <= banners_before {
+            assert!(Instant::now() < deadline, "no banner: {}", self.log());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
