@@ -197,16 +197,16 @@ fn describe_shows_last_rotated_and_query_names_secrets_alike() {
     let value = canary();
     let put = cli(&server, &["put", "named", "--create"], &[], Some(&value));
     assert!(put.status.success(), "{}", text(&put));
-    let arn = {
+    let describe = || {
         let out = cli(
             &server,
             &["describe", "named", "--output", "json"],
             &[],
             None,
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        v["ARN"].as_str().expect("arn").to_owned()
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
     };
+    let arn = describe()["ARN"].as_str().expect("arn").to_owned();
     let lambda = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:s9-rotation-random");
     let rotate = cli(
         &server,
@@ -217,13 +217,7 @@ fn describe_shows_last_rotated_and_query_names_secrets_alike() {
     assert!(rotate.status.success(), "{}", text(&rotate));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let described = loop {
-        let out = cli(
-            &server,
-            &["describe", "named", "--output", "json"],
-            &[],
-            None,
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let v = describe();
         if v["LastRotatedDate"].is_string() {
             break v;
         }
