@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Failures a source may make at once.
@@ -39,6 +40,9 @@ pub(crate) enum Admission {
 #[derive(Debug, Default)]
 pub(crate) struct AuthThrottle {
     sources: Mutex<HashMap<IpAddr, Bucket>>,
+    /// How many sources `sources` holds: while none has failed, admitting a request takes
+    /// no lock (every request asks).
+    failing: AtomicUsize,
     /// When each source last had a refused connection recorded.
     refused: Mutex<HashMap<IpAddr, Instant>>,
 }
@@ -52,6 +56,9 @@ impl AuthThrottle {
 
     /// Whether a request from `ip` may be checked. A source with no failures costs a lookup.
     pub(crate) fn admit(&self, ip: IpAddr, now: Instant) -> Admission {
+        if self.failing.load(Ordering::Acquire) == 0 {
+            return Admission::Check;
+        }
         let mut sources = self
             .sources
             .lock()
@@ -60,6 +67,12 @@ impl AuthThrottle {
             return Admission::Check;
         };
         Self::refill(bucket, now);
+        if bucket.tokens >= BURST {
+            // Recovered in full: forgotten, so the lock-free path comes back once all are.
+            sources.remove(&ip);
+            self.failing.store(sources.len(), Ordering::Release);
+            return Admission::Check;
+        }
         if bucket.tokens >= 1.0 {
             return Admission::Check;
         }
@@ -116,6 +129,7 @@ impl AuthThrottle {
         });
         Self::refill(bucket, now);
         bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+        self.failing.store(sources.len(), Ordering::Release);
     }
 }
 
