@@ -1,12 +1,16 @@
 //! The on-disk layout: log files of hash-chained records, signed digests, the signing key.
 //!
-//! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) starts with a header naming it,
-//! `{"format":"s9-audit-log/2","file":NAME}`, and holds one record per line after it:
+//! A log file (`audit-YYYYMMDDTHHMMSSZ-NNNNNN.jsonl`) starts with a header naming it and
+//! its number, `{"format":"s9-audit-log/3","file":NAME,"number":N}`, and holds one record
+//! per line after it:
 //! `{"seq":N,"event":{…},"hash":H}`, where `H` is the SHA-256 of every byte of the file
 //! before the record's `,"hash":` — the header, the records before it with their hashes, and
 //! its own `seq` and event. One running SHA-256 thus gives each record's hash and, at the end,
 //! the file's (which the digest lists), and a record cannot be edited, removed, reordered or
 //! moved to another file unseen: the first record whose hash fails is the one changed.
+//! Files are numbered one after another across restarts (`NNNNNN`, from format 3 on), so a
+//! file missing from the middle of the trail is a gap in the numbers; format 2 files have
+//! the same header without a number.
 //!
 //! Files written before the header existed (format 1, read and verified still) have no
 //! header, and each line carries the hash before it: `{"seq":N,"prev":P,"event":{…},"hash":H}`
@@ -17,7 +21,14 @@
 //! A digest (`digests/digest-YYYYMMDDTHHMMSSZ-NNNNNN.json`) is `{"digest":{…},"signature":S}`:
 //! the body lists each log file closed since the previous digest with its SHA-256, names the
 //! previous digest with its SHA-256 and signature, and names where the retained chain starts;
-//! `S` is an Ed25519 signature over the body's exact bytes.
+//! `S` is an Ed25519 signature over the body's exact bytes. The digest written at shutdown
+//! says so (`closing`): nothing follows it until the next start.
+//!
+//! A checkpoint (`checkpoint.json`, replaced every minute or so) is signed the same way,
+//! `{"checkpoint":{…},"signature":S}`: it names the newest digest and lists every log file
+//! written since, the open one up to its newest record (its records count and hash, and
+//! the SHA-256 of the file up to there). Records after the newest checkpoint or digest are
+//! the trail's unsigned tail.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +44,7 @@ pub(crate) const LOG_PREFIX: &str = "audit-";
 pub(crate) const LOG_SUFFIX: &str = ".jsonl";
 pub(crate) const DIGEST_PREFIX: &str = "digest-";
 pub(crate) const DIGEST_DIR: &str = "digests";
+pub(crate) const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// One record line of a log file, as read back.
 #[derive(Debug, Deserialize)]
@@ -59,15 +71,25 @@ pub(crate) fn complete_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub(crate) struct Header {
     pub(crate) format: String,
     pub(crate) file: String,
+    /// Format 3 on.
+    #[serde(default)]
+    pub(crate) number: Option<u64>,
 }
 
 /// The format [`header`] names.
-pub(crate) const FORMAT: &str = "s9-audit-log/2";
+pub(crate) const FORMAT: &str = "s9-audit-log/3";
+/// Headers without a number, still read and verified.
+pub(crate) const FORMAT_2: &str = "s9-audit-log/2";
 
-/// The first line of the log file `name`.
-pub(crate) fn header(name: &str) -> String {
+/// The first line of the log file `name`, number `number`.
+pub(crate) fn header(name: &str, number: u64) -> String {
     let name = serde_json::Value::from(name);
-    format!("{{\"format\":\"{FORMAT}\",\"file\":{name}}}\n")
+    format!("{{\"format\":\"{FORMAT}\",\"file\":{name},\"number\":{number}}}\n")
+}
+
+/// The name of log file number `number`, opened at `now`.
+pub(crate) fn log_name(now: OffsetDateTime, number: u64) -> String {
+    format!("{LOG_PREFIX}{}-{number:06}{LOG_SUFFIX}", stamp(now))
 }
 
 /// `line`, if it is a log file's header (of any format from 2 on).
@@ -190,14 +212,21 @@ pub(crate) fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A log file entry of a digest.
+/// A log file entry of a digest or checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LogFileEntry {
     pub(crate) file: String,
+    /// Of the file, or of its first `records` records when it is `open`.
     pub(crate) sha256: String,
     pub(crate) records: u64,
     pub(crate) last_hash: String,
+    /// The file's number (format 3 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) number: Option<u64>,
+    /// Still written to when signed (a checkpoint's current file): records may follow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) open: bool,
 }
 
 /// The signed body of a digest.
@@ -214,6 +243,31 @@ pub(crate) struct DigestBody {
     pub(crate) previous_digest_signature: Option<String>,
     pub(crate) public_key_fingerprint: String,
     pub(crate) log_files: Vec<LogFileEntry>,
+    /// Written as the server stopped: nothing follows it until the next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) closing: bool,
+}
+
+/// The signed body of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckpointBody {
+    pub(crate) version: u32,
+    pub(crate) checkpoint_time: String,
+    /// The newest digest when it was written; none before the first.
+    pub(crate) previous_digest_file: Option<String>,
+    pub(crate) previous_digest_hash: Option<String>,
+    pub(crate) public_key_fingerprint: String,
+    /// Every log file written since that digest; the current one `open`.
+    pub(crate) log_files: Vec<LogFileEntry>,
+}
+
+/// A checkpoint file.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CheckpointFile<'a> {
+    #[serde(borrow)]
+    pub(crate) checkpoint: &'a RawValue,
+    pub(crate) signature: String,
 }
 
 /// A digest file.

@@ -18,7 +18,9 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
-use crate::files::{self, DigestBody, DigestFile, Line, LogFileEntry};
+use crate::files::{
+    self, CheckpointBody, CheckpointFile, DigestBody, DigestFile, Line, LogFileEntry,
+};
 use crate::{AuditError, AuditEvent, Recorded, Signer, UserIdentity};
 
 /// When appended records reach the disk.
@@ -258,11 +260,21 @@ impl AuditLog {
             .map_err(|e| AuditError::io(&config.dir, e))?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
-        let signer = Signer::open_or_create(&config.key_path)?;
+        let signer = open_signer(&config)?;
         let public_key = signer.public_key();
         let fsync = config.fsync;
         let dir = config.dir.clone();
         let mut writer = Writer::recover(config, signer)?;
+        if let Some(signed_by) = &writer.signed_by
+            && *signed_by != public_key.fingerprint()
+        {
+            return Err(AuditError::Key(format!(
+                "{} is not the key that signed the trail in {} (its newest digest or checkpoint was signed by key {signed_by}); \
+                 restore that key, or start a new trail in another --audit-dir",
+                writer.config.key_path.display(),
+                dir.display()
+            )));
+        }
         let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
         thread::Builder::new()
             .name("s9-audit-sync".into())
@@ -282,6 +294,8 @@ impl AuditLog {
             );
             writer.append_event(&event, now)?;
         }
+        // What an earlier run left unsigned (a crash) is signed now.
+        writer.checkpoint(now)?;
         let unsynced = Arc::new(tokio::sync::Notify::new());
         let inner = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -326,9 +340,29 @@ impl AuditLog {
     /// Closes the current file, prunes what retention no longer keeps, and writes a signed
     /// digest of every file closed since the last one.
     pub async fn digest(&self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
+        self.with_writer(move |w| w.digest(now, false)).await
+    }
+
+    /// The digest written as the service stops: it says so, so that a trail ending with it
+    /// is complete, however long ago it ended.
+    pub async fn closing_digest(&self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
+        self.with_writer(move |w| w.digest(now, true)).await
+    }
+
+    /// Signs the chain's head: every record written so far is then covered by a signature
+    /// (`checkpoint.json`, replaced each time). The service does this every minute.
+    pub async fn checkpoint(&self, now: OffsetDateTime) -> Result<(), AuditError> {
+        self.with_writer(move |w| w.checkpoint(now)).await
+    }
+
+    /// Runs `f` on the writer, off the runtime's workers: signing and fsyncing take
+    /// milliseconds.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, AuditError> {
         let inner = Arc::clone(&self.inner);
-        // Signing and fsyncing take milliseconds: off the runtime's workers.
-        tokio::task::spawn_blocking(move || inner.writer.lock().map_err(poisoned)?.digest(now))
+        tokio::task::spawn_blocking(move || f(&mut *inner.writer.lock().map_err(poisoned)?))
             .await
             .map_err(|_| AuditError::Closed)?
     }
@@ -543,6 +577,7 @@ async fn interval_sync(shared: Weak<Shared>, unsynced: Arc<tokio::sync::Notify>,
 struct OpenFile {
     path: PathBuf,
     name: String,
+    number: u64,
     file: Arc<LogFile>,
     bytes: u64,
     seq: u64,
@@ -561,7 +596,12 @@ struct Writer {
     last_digest: Option<(String, String, String)>,
     last_digest_end: Option<String>,
     chain_start: Option<String>,
+    /// Names digests apart within a second.
     counter: u64,
+    /// The number the next log file takes: one more than any file the trail knows of.
+    next_number: u64,
+    /// The key fingerprint the newest digest or checkpoint names.
+    signed_by: Option<String>,
     /// Records are written that no fsync has covered yet.
     unsynced: bool,
     recovered: Vec<String>,
@@ -675,22 +715,33 @@ fn syncer(rx: &mpsc::Receiver<SyncJob>) {
     }
 }
 
+/// What [`scan`] found in a log file.
+struct Scanned {
+    records: u64,
+    last_hash: String,
+    /// The length the complete lines span (with the header).
+    good_len: u64,
+    len: usize,
+    number: Option<u64>,
+}
+
 /// Reads a log file back: its complete records and the length they span (with the header).
 /// Bytes, not text: a torn last line may end inside a character.
-fn scan(path: &Path) -> Result<(u64, String, u64, usize), AuditError> {
+fn scan(path: &Path) -> Result<Scanned, AuditError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| AuditError::io(path, e))?;
     let name = files::file_name(path);
     let (mut records, mut last_hash, mut good_len) = (0u64, files::genesis(&name), 0usize);
+    let mut number = None;
     for line in files::complete_lines(&bytes) {
-        let header = good_len == 0
-            && std::str::from_utf8(line)
-                .ok()
-                .and_then(files::parse_header)
-                .is_some();
-        if !header {
+        let header = (good_len == 0)
+            .then(|| std::str::from_utf8(line).ok().and_then(files::parse_header))
+            .flatten();
+        if let Some(header) = header {
+            number = header.number;
+        } else {
             match serde_json::from_slice::<Line<'_>>(line) {
                 Ok(l) => {
                     records = l.seq;
@@ -701,7 +752,34 @@ fn scan(path: &Path) -> Result<(u64, String, u64, usize), AuditError> {
         }
         good_len += line.len();
     }
-    Ok((records, last_hash, good_len as u64, bytes.len()))
+    Ok(Scanned {
+        records,
+        last_hash,
+        good_len: good_len as u64,
+        len: bytes.len(),
+        number,
+    })
+}
+
+/// The signing key; created only for a trail that no key has signed yet (a missing key is
+/// never replaced silently: the trail would end up signed by two keys).
+fn open_signer(config: &AuditConfig) -> Result<Signer, AuditError> {
+    if !config.key_path.exists() {
+        let digests = files::list(
+            &config.dir.join(files::DIGEST_DIR),
+            files::DIGEST_PREFIX,
+            ".json",
+        )?;
+        if !digests.is_empty() || config.dir.join(files::CHECKPOINT_FILE).exists() {
+            return Err(AuditError::Key(format!(
+                "{} is missing, and the trail in {} is signed: restore the key that signed it \
+                 (or start a new trail in another --audit-dir)",
+                config.key_path.display(),
+                config.dir.display()
+            )));
+        }
+    }
+    Signer::open_or_create(&config.key_path)
 }
 
 impl Writer {
@@ -710,6 +788,7 @@ impl Writer {
         let digests = files::list(&digest_dir, files::DIGEST_PREFIX, ".json")?;
         let mut listed = std::collections::HashSet::new();
         let (mut last_digest, mut last_end, mut chain_start) = (None, None, None);
+        let (mut numbered, mut signed_by) = (0u64, None);
         for path in &digests {
             let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, e))?;
             let Ok(file) = serde_json::from_slice::<DigestFile<'_>>(&bytes) else {
@@ -719,6 +798,14 @@ impl Writer {
                 continue;
             };
             listed.extend(body.log_files.iter().map(|f| f.file.clone()));
+            numbered = numbered.max(
+                body.log_files
+                    .iter()
+                    .filter_map(|f| f.number)
+                    .max()
+                    .unwrap_or(0),
+            );
+            signed_by = Some(body.public_key_fingerprint.clone());
             last_digest = Some((
                 files::file_name(path),
                 files::sha256_hex(&bytes),
@@ -727,6 +814,20 @@ impl Writer {
             last_end = Some(body.digest_end_time.clone());
             chain_start = Some(body.chain_start.clone());
         }
+        // A file the checkpoint names keeps its number taken even if it is gone.
+        if let Ok(bytes) = std::fs::read(config.dir.join(files::CHECKPOINT_FILE))
+            && let Ok(file) = serde_json::from_slice::<CheckpointFile<'_>>(&bytes)
+            && let Ok(body) = serde_json::from_str::<CheckpointBody>(file.checkpoint.get())
+        {
+            numbered = numbered.max(
+                body.log_files
+                    .iter()
+                    .filter_map(|f| f.number)
+                    .max()
+                    .unwrap_or(0),
+            );
+            signed_by = Some(body.public_key_fingerprint);
+        }
         let mut pending = Vec::new();
         let mut recovered = Vec::new();
         for path in files::list(&config.dir, files::LOG_PREFIX, files::LOG_SUFFIX)? {
@@ -734,7 +835,14 @@ impl Writer {
             if listed.contains(&name) {
                 continue;
             }
-            let (records, last_hash, good_len, len) = scan(&path)?;
+            let Scanned {
+                records,
+                last_hash,
+                good_len,
+                len,
+                number,
+            } = scan(&path)?;
+            numbered = numbered.max(number.unwrap_or(0));
             if good_len < len as u64 {
                 OpenOptions::new()
                     .write(true)
@@ -752,6 +860,8 @@ impl Writer {
                 sha256: files::sha256_hex(&bytes),
                 records,
                 last_hash,
+                number,
+                open: false,
             });
         }
         Ok(Self {
@@ -763,6 +873,8 @@ impl Writer {
             last_digest_end: last_end,
             chain_start,
             counter: 0,
+            next_number: numbered + 1,
+            signed_by,
             unsynced: false,
             recovered,
             syncer: None,
@@ -864,30 +976,17 @@ impl Writer {
     }
 
     fn open_file(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
-        // A name is never reused: a server restarted within the second its predecessor
-        // opened a file (a crash and a quick restart) takes the next number, which also
-        // sorts after it.
-        let (name, path, file) = loop {
-            self.counter += 1;
-            let name = format!(
-                "{}{}-{:06}{}",
-                files::LOG_PREFIX,
-                files::stamp(now),
-                self.counter,
-                files::LOG_SUFFIX
-            );
-            let path = self.config.dir.join(&name);
-            match s9_store::private_file_options()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-            {
-                Ok(file) => break (name, path, file),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AlreadyExists && self.counter < 999_999 => {}
-                Err(e) => return Err(AuditError::io(&path, e)),
-            }
-        };
+        // Numbered one after another across restarts: a missing file is a gap. A name is
+        // never reused (`create_new`).
+        let number = self.next_number;
+        let name = files::log_name(now, number);
+        let path = self.config.dir.join(&name);
+        let file = s9_store::private_file_options()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| AuditError::io(&path, e))?;
+        self.next_number += 1;
         if let Ok(d) = File::open(&self.config.dir) {
             let _ = d.sync_all();
         }
@@ -895,6 +994,7 @@ impl Writer {
             last_hash: files::genesis(&name),
             path,
             name,
+            number,
             file: Arc::new(LogFile {
                 file,
                 released: std::sync::atomic::AtomicU64::new(0),
@@ -924,7 +1024,7 @@ impl Writer {
         // Advanced only once the write went through.
         let mut chain = current.chain.clone();
         if current.bytes == 0 {
-            buf.extend_from_slice(files::header(&current.name).as_bytes());
+            buf.extend_from_slice(files::header(&current.name, current.number).as_bytes());
             chain.update(buf);
         }
         let (mut seq, mut last) = (current.seq, None);
@@ -1012,6 +1112,8 @@ impl Writer {
             sha256: current.chain.finish(),
             records: current.seq,
             last_hash: current.last_hash,
+            number: Some(current.number),
+            open: false,
         });
     }
 
@@ -1024,7 +1126,66 @@ impl Writer {
         crate::service_event(&self.config.account_id, now, name, details)
     }
 
-    fn digest(&mut self, now: OffsetDateTime) -> Result<DigestSummary, AuditError> {
+    /// Signs the chain's head: the files closed since the last digest, and the current one
+    /// up to its newest record (fsynced first: a checkpoint never claims what a power loss
+    /// could take back).
+    fn checkpoint(&mut self, now: OffsetDateTime) -> Result<(), AuditError> {
+        let mut log_files = self.pending.clone();
+        if let Some(c) = &self.current {
+            c.file
+                .file
+                .sync_data()
+                .map_err(|e| AuditError::io(&c.path, e))?;
+            log_files.push(LogFileEntry {
+                file: c.name.clone(),
+                sha256: c.chain.head().as_str().to_owned(),
+                records: c.seq,
+                last_hash: c.last_hash.clone(),
+                number: Some(c.number),
+                open: true,
+            });
+        }
+        for (path, file) in &self.closed {
+            file.file.sync_all().map_err(|e| AuditError::io(path, e))?;
+        }
+        let (previous_digest_file, previous_digest_hash) = match &self.last_digest {
+            Some((f, h, _)) => (Some(f.clone()), Some(h.clone())),
+            None => (None, None),
+        };
+        let body = CheckpointBody {
+            version: 1,
+            checkpoint_time: files::rfc3339(now),
+            previous_digest_file,
+            previous_digest_hash,
+            public_key_fingerprint: self.signer.public_key().fingerprint(),
+            log_files,
+        };
+        let body_json = serde_json::to_string(&body).map_err(|e| AuditError::Io(e.to_string()))?;
+        let signature = self.signer.sign(body_json.as_bytes());
+        let raw = RawValue::from_string(body_json).map_err(|e| AuditError::Io(e.to_string()))?;
+        let bytes = serde_json::to_vec(&CheckpointFile {
+            checkpoint: &raw,
+            signature,
+        })
+        .map_err(|e| AuditError::Io(e.to_string()))?;
+        // Replaced whole: written beside it, then renamed over it.
+        let path = self.config.dir.join(files::CHECKPOINT_FILE);
+        let staged = self.config.dir.join(".checkpoint.json.new");
+        let write = || -> std::io::Result<()> {
+            let mut f = s9_store::private_file_options()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&staged)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&staged, &path)?;
+            File::open(&self.config.dir)?.sync_all()
+        };
+        write().map_err(|e| AuditError::io(&path, e))
+    }
+
+    fn digest(&mut self, now: OffsetDateTime, closing: bool) -> Result<DigestSummary, AuditError> {
         let pruned = self.prune(now)?;
         if pruned > 0 {
             let event = self.service_event(now, "AuditLogsPruned", serde_json::json!({"prunedDigests": pruned, "retentionDays": self.config.retention.whole_days()}));
@@ -1060,6 +1221,7 @@ impl Writer {
             previous_digest_signature: prev_sig,
             public_key_fingerprint: self.signer.public_key().fingerprint(),
             log_files: std::mem::take(&mut self.pending),
+            closing,
         };
         let body_json = serde_json::to_string(&body).map_err(|e| AuditError::Io(e.to_string()))?;
         let signature = self.signer.sign(body_json.as_bytes());

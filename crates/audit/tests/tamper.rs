@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use s9_audit::verify::{Status, Window, verify};
+use s9_audit::verify::{Kind, Report, Status, Window, verify};
 use s9_audit::{
     AuditConfig, AuditLog, FsyncPolicy, IdleWriter, PublicKey, Signer, query, service_event,
 };
@@ -112,7 +112,10 @@ async fn an_untouched_trail_verifies() {
     assert!(logs_of(&t).len() >= 4, "size rotation made several files");
     assert_eq!(digests_of(&t).len(), 2);
     let last = logs_of(&t).last().map(|p| name(p)).expect("file");
-    assert_eq!(report.status_of(&last), Some(&Status::NotYetDigested));
+    assert!(
+        matches!(report.status_of(&last), Some(Status::NotYetSigned(d)) if d.starts_with("3 records")),
+        "{report:?}"
+    );
     let all = query::query(&t.logs, &query::Filter::default()).expect("query");
     assert_eq!(all.len(), 27);
 }
@@ -503,7 +506,7 @@ async fn trails_written_before_files_had_headers_still_verify_and_read() {
     let key = PublicKey::from_base64(include_str!("fixtures/v1-trail.pub").trim()).expect("key");
     let report = verify(&fixture, &key, Window::default()).expect("verify");
     assert!(report.is_valid(), "{report:?}");
-    assert_eq!(report.files.iter().filter(|f| !f.is_digest).count(), 4);
+    assert_eq!(report.count(Kind::LogFile), 4);
     let records = query::query(&fixture, &query::Filter::default()).expect("query");
     assert_eq!(records.len(), 7);
 
@@ -518,16 +521,264 @@ async fn trails_written_before_files_had_headers_still_verify_and_read() {
         Some(&Status::Modified("record 2: content edited".into()))
     );
 
-    // A service opened on them goes on in files of the current format.
+    // A service opened on them without the key that signed them refuses to start: it would
+    // go on under another key.
     let logs = dir.path().join("reopened");
     copy_trail(&fixture, &logs);
     let keys = dir.path().join("keys/audit.p8");
     std::fs::create_dir_all(keys.parent().expect("dir")).expect("mkdir");
+    let refused = AuditLog::open(config(&logs, &keys, 4_000), T0 + Duration::hours(3))
+        .expect_err("a signed trail without its key");
+    assert!(
+        refused.to_string().contains("audit.p8 is missing"),
+        "{refused}"
+    );
+    assert!(!keys.exists(), "no key was created");
+
+    // Without digests, a service opened on them goes on in files of the current format.
+    std::fs::remove_dir_all(logs.join("digests")).expect("rm");
     let log = AuditLog::open(config(&logs, &keys, 4_000), T0 + Duration::hours(3)).expect("open");
     write(&log, 2, T0 + Duration::hours(3)).await;
     log.digest(T0 + Duration::hours(4)).await.expect("digest");
     drop(log);
     let newest = query::log_files(&logs).expect("files").pop().expect("file");
     let text = std::fs::read_to_string(&newest).expect("read");
-    assert!(text.starts_with("{\"format\":\"s9-audit-log/2\""), "{text}");
+    assert!(text.starts_with("{\"format\":\"s9-audit-log/3\""), "{text}");
+}
+
+/// One minute after the digest at `T0 + 1h`, a checkpoint signed the chain's head.
+const CHECKPOINTED: OffsetDateTime = datetime!(2026-11-01 01:01 UTC);
+
+/// A trail whose server ran past its last digest: thirteen records after the digest (several
+/// files, the last open), a checkpoint signing them, and two records after the checkpoint.
+async fn checkpointed() -> Trail {
+    let dir = tempfile::tempdir().expect("tmp");
+    let logs = dir.path().join("audit");
+    let key = dir.path().join("keys/audit.p8");
+    let log = AuditLog::open(config(&logs, &key, 4_000), T0).expect("open");
+    write(&log, 12, T0).await;
+    log.digest(T0 + Duration::hours(1)).await.expect("digest");
+    write(&log, 13, T0 + Duration::hours(1)).await;
+    log.checkpoint(CHECKPOINTED).await.expect("checkpoint");
+    write(&log, 2, CHECKPOINTED + Duration::seconds(10)).await;
+    drop(log); // no closing digest: the server is still running, or was killed
+    Trail {
+        _dir: dir,
+        logs,
+        key,
+    }
+}
+
+fn check_at(t: &Trail, now: OffsetDateTime, strict: bool, anchors: &[PathBuf]) -> Report {
+    let window = Window {
+        now: Some(now),
+        digest_interval: Some(Duration::hours(1)),
+        checkpoint_interval: Some(Duration::minutes(1)),
+        strict,
+        anchors: anchors.to_vec(),
+        ..Window::default()
+    };
+    verify(&t.logs, &public_key(&t.key), window).expect("verify")
+}
+
+fn failures(report: &Report) -> Vec<String> {
+    report
+        .files
+        .iter()
+        .filter(|f| f.status.is_failure())
+        .map(|f| format!("{} {}: {}", f.kind, f.file, f.status))
+        .collect()
+}
+
+/// The checkpoint's entry for the file it signed open.
+fn open_entry(t: &Trail) -> (PathBuf, u64) {
+    let text = std::fs::read_to_string(t.logs.join("checkpoint.json")).expect("checkpoint");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let entries = file["checkpoint"]["logFiles"].as_array().expect("entries");
+    let open = entries
+        .iter()
+        .find(|e| e["open"] == true)
+        .expect("an open file");
+    (
+        t.logs.join(open["file"].as_str().expect("name")),
+        open["records"].as_u64().expect("records"),
+    )
+}
+
+#[tokio::test]
+async fn a_checkpoint_signs_what_follows_the_last_digest() {
+    let t = checkpointed().await;
+    let soon = CHECKPOINTED + Duration::seconds(30);
+    let report = check_at(&t, soon, true, &[]);
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(
+        report.status_of("checkpoint.json"),
+        Some(&Status::Valid),
+        "{report:?}"
+    );
+    let (open, signed) = open_entry(&t);
+    assert!(signed > 0);
+    assert!(
+        matches!(report.status_of(&name(&open)), Some(Status::NotYetSigned(d))
+            if d.starts_with(&format!("2 records after the {signed} records"))),
+        "{report:?}"
+    );
+
+    // Long after, the two records are still unsigned: the server stopped without closing
+    // its chain (or removed what signed them). Only `strict` fails on it.
+    let later = CHECKPOINTED + Duration::minutes(10);
+    assert!(check_at(&t, later, false, &[]).is_valid());
+    let report = check_at(&t, later, true, &[]);
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[0].contains("2 records after"), "{failed:?}");
+    assert!(
+        failed[1].starts_with("chain end: unsigned (no checkpoint since 2026-11-01T01:01:00Z"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn cutting_the_trail_back_past_its_checkpoint_is_detected() {
+    let soon = CHECKPOINTED + Duration::seconds(30);
+
+    // The newest records removed, signed ones among them.
+    let t = checkpointed().await;
+    let (open, signed) = open_entry(&t);
+    rewrite_lines(&open, |l| l.truncate(l.len() - 3));
+    let failed = failures(&check_at(&t, soon, false, &[]));
+    assert_eq!(
+        failed,
+        [format!(
+            "log file {}: modified (the file holds fewer than the {signed} records its checkpoint signed (truncated))",
+            name(&open)
+        )]
+    );
+
+    // The newest file removed.
+    let t = checkpointed().await;
+    let (open, _) = open_entry(&t);
+    std::fs::remove_file(&open).expect("rm");
+    assert_eq!(
+        check_at(&t, soon, false, &[]).status_of(&name(&open)),
+        Some(&Status::Deleted)
+    );
+
+    // The checkpoint removed with the records it signed: the chain was signed last by the
+    // digest, and the records left after it are unsigned: fine for a minute or two (the
+    // server signs every minute), failures once it should have signed them.
+    let t = checkpointed().await;
+    let (open, _) = open_entry(&t);
+    std::fs::remove_file(&open).expect("rm");
+    std::fs::remove_file(t.logs.join("checkpoint.json")).expect("rm");
+    assert!(check_at(&t, T0 + Duration::seconds(3630), true, &[]).is_valid());
+    let failed = failures(&check_at(&t, soon + Duration::minutes(3), true, &[]));
+    assert!(
+        failed.iter().any(|f| f.starts_with("chain end: unsigned (no checkpoint since 2026-11-01T01:00:00Z")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.contains("records written after the newest signature")),
+        "{failed:?}"
+    );
+
+    // ... which a checkpoint kept off the host names, however old.
+    let t = checkpointed().await;
+    let anchor = t.logs.join("../anchor.json");
+    std::fs::copy(t.logs.join("checkpoint.json"), &anchor).expect("keep");
+    let (open, _) = open_entry(&t);
+    std::fs::remove_file(&open).expect("rm");
+    std::fs::remove_file(t.logs.join("checkpoint.json")).expect("rm");
+    let failed = failures(&check_at(&t, soon, false, std::slice::from_ref(&anchor)));
+    assert_eq!(
+        failed,
+        [format!(
+            "anchor {}: modified ({}: deleted)",
+            anchor.display(),
+            name(&open)
+        )]
+    );
+
+    // A file removed from among those written after the checkpoint: a gap in the numbers.
+    let t = checkpointed().await;
+    let log = AuditLog::open(config(&t.logs, &t.key, 4_000), soon).expect("reopen");
+    let files_before = logs_of(&t).len();
+    write(&log, 24, soon).await;
+    drop(log);
+    let after: Vec<PathBuf> = logs_of(&t).split_off(files_before);
+    assert!(after.len() >= 3, "{after:?}");
+    std::fs::remove_file(&after[1]).expect("rm");
+    let number = name(&after[1])
+        .trim_end_matches(".jsonl")
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("number");
+    let failed = failures(&check_at(&t, soon, false, &[]));
+    assert_eq!(
+        failed,
+        [format!(
+            "chain after log file {}: gap (log file number {number} is missing: removed)",
+            number - 1
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_closing_digest_ends_the_chain_and_numbers_go_on_after_it() {
+    let t = checkpointed().await;
+    let log = AuditLog::open(
+        config(&t.logs, &t.key, 4_000),
+        CHECKPOINTED + Duration::minutes(5),
+    )
+    .expect("restart");
+    write(&log, 1, CHECKPOINTED + Duration::minutes(5)).await;
+    log.closing_digest(CHECKPOINTED + Duration::minutes(6))
+        .await
+        .expect("closing digest");
+    drop(log);
+    // A week later, the trail of a stopped server is complete.
+    let report = check_at(&t, CHECKPOINTED + Duration::days(7), true, &[]);
+    assert!(report.is_valid(), "{report:?}");
+    // Every file took the next number, across the restart.
+    let numbers: Vec<u64> = logs_of(&t)
+        .iter()
+        .map(|p| {
+            name(p)
+                .trim_end_matches(".jsonl")
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("number")
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+    assert_eq!(numbers, expected);
+}
+
+#[tokio::test]
+async fn a_signed_trail_is_never_continued_under_another_key() {
+    let t = checkpointed().await;
+    let at = CHECKPOINTED + Duration::minutes(5);
+    std::fs::rename(&t.key, t.logs.join("../kept.p8")).expect("move the key away");
+    let missing = AuditLog::open(config(&t.logs, &t.key, 4_000), at).expect_err("no key");
+    assert!(
+        missing.to_string().contains("audit.p8 is missing"),
+        "{missing}"
+    );
+    assert!(!t.key.exists(), "no key was created beside a signed trail");
+
+    Signer::open_or_create(&t.key).expect("another key");
+    let other = AuditLog::open(config(&t.logs, &t.key, 4_000), at).expect_err("another key");
+    assert!(
+        other
+            .to_string()
+            .contains("is not the key that signed the trail"),
+        "{other}"
+    );
+
+    std::fs::rename(t.logs.join("../kept.p8"), &t.key).expect("restore");
+    AuditLog::open(config(&t.logs, &t.key, 4_000), at).expect("its own key");
 }

@@ -5,14 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use s9_audit::verify::{Window, verify};
+use s9_audit::verify::{Kind, Window, verify};
 use s9_audit::{AuditEvent, PublicKey, Signer, query};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check the digest chain and every log file; exits non-zero on any failure.
+    /// Check the digest chain, the newest checkpoint and every log file; exits non-zero on
+    /// any failure (with `--strict`, on records left unsigned too).
     Verify(VerifyArgs),
     /// Print records, filtered; `--follow` keeps printing new ones.
     Query(QueryArgs),
@@ -69,6 +70,18 @@ pub(crate) struct VerifyArgs {
     /// Seconds between digests the server writes; a longer silence is reported.
     #[arg(long, default_value_t = 3600)]
     digest_interval_secs: u64,
+    /// Seconds between the checkpoints the server signs (its --audit-checkpoint-interval-secs).
+    #[arg(long, default_value_t = 60)]
+    checkpoint_interval_secs: u64,
+    /// Also fail on records no signature covers two checkpoint intervals after they were
+    /// written, and on a chain not signed for that long unless the server closed it: the
+    /// marks of a trail cut back. Recommended.
+    #[arg(long)]
+    strict: bool,
+    /// A checkpoint.json or digest copied off the host earlier: fail unless the trail
+    /// still holds everything it signed. Repeatable.
+    #[arg(long = "anchor", value_name = "FILE")]
+    anchors: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,9 +169,10 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         from: time_arg(args.from.as_ref())?,
         to: time_arg(args.to.as_ref())?,
         now: Some(OffsetDateTime::now_utc()),
-        digest_interval: Some(time::Duration::seconds(
-            i64::try_from(args.digest_interval_secs).unwrap_or(3600),
-        )),
+        digest_interval: Some(seconds(args.digest_interval_secs)),
+        checkpoint_interval: Some(seconds(args.checkpoint_interval_secs)),
+        strict: args.strict,
+        anchors: args.anchors.clone(),
     };
     let report = verify(&args.location.dir(), &key, window)?;
     let mut failures = 0;
@@ -166,19 +180,16 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         if f.status.is_failure() {
             failures += 1;
         }
-        println!(
-            "{:<9} {}: {}",
-            if f.is_digest { "digest" } else { "log file" },
-            f.file,
-            f.status
-        );
+        println!("{:<10} {}: {}", f.kind, f.file, f.status);
     }
-    let (logs, digests) = (
-        report.files.iter().filter(|f| !f.is_digest).count(),
-        report.files.iter().filter(|f| f.is_digest).count(),
-    );
+    let (logs, digests) = (report.count(Kind::LogFile), report.count(Kind::Digest));
     if failures == 0 {
-        println!("\nvalid: {digests} digests, {logs} log files");
+        let checkpoint = if report.count(Kind::Checkpoint) > 0 {
+            ", a checkpoint"
+        } else {
+            ""
+        };
+        println!("\nvalid: {digests} digests{checkpoint}, {logs} log files");
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
@@ -187,6 +198,10 @@ fn verify_command(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn seconds(n: u64) -> time::Duration {
+    time::Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn print(e: &AuditEvent, output: Output) -> anyhow::Result<()> {

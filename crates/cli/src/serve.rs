@@ -100,7 +100,7 @@ pub(crate) struct ServeArgs {
     /// Audit log directory [default: DATA_DIR/audit].
     #[arg(long)]
     audit_dir: Option<PathBuf>,
-    /// Audit digest-signing key, kept apart from the logs [default: DATA_DIR/keys/audit-signing.p8].
+    /// Audit signing key, kept apart from the logs (see SECURITY.md) [default: DATA_DIR/keys/audit-signing.p8].
     #[arg(long)]
     audit_key: Option<PathBuf>,
     /// When audit records reach the disk: `always` (fsync each group before answering) or a
@@ -117,6 +117,10 @@ pub(crate) struct ServeArgs {
     /// Seconds between signed audit digests.
     #[arg(long, default_value_t = 3600)]
     audit_digest_interval_secs: u64,
+    /// Seconds between signed checkpoints of the audit chain's head: at most this much of
+    /// the newest trail can be removed unseen.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    audit_checkpoint_interval_secs: u64,
     /// Record nothing. For measurements only: requests are then not audited.
     #[arg(long)]
     no_audit: bool,
@@ -204,6 +208,7 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
             max_file_bytes: args.audit_max_file_bytes.max(1),
             retention: time::Duration::days(args.audit_retention_days.max(1)),
             digest_interval: Duration::from_secs(args.audit_digest_interval_secs.max(1)),
+            checkpoint_interval: Duration::from_secs(args.audit_checkpoint_interval_secs),
         },
         rotation,
         alarms,

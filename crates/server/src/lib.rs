@@ -73,6 +73,9 @@ pub struct AuditSettings {
     pub retention: time::Duration,
     /// How often a signed digest is written (and the current file closed).
     pub digest_interval: Duration,
+    /// How often the chain's head is signed (`checkpoint.json`): the most records a
+    /// removal of the trail's newest records can take unseen.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for AuditSettings {
@@ -85,6 +88,7 @@ impl Default for AuditSettings {
             max_file_bytes: 64 * 1024 * 1024,
             retention: time::Duration::days(30),
             digest_interval: Duration::from_secs(3600),
+            checkpoint_interval: Duration::from_secs(60),
         }
     }
 }
@@ -453,6 +457,7 @@ impl Server {
                 Arc::clone(&self.service),
                 a,
                 self.config.audit.digest_interval,
+                self.config.audit.checkpoint_interval,
             ))
         });
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -506,7 +511,7 @@ impl Server {
             tracing::warn!("grace period over; closing remaining connections");
         }
         if let Some(audit) = &self.audit {
-            match audit.digest(self.service.now()).await {
+            match audit.closing_digest(self.service.now()).await {
                 Ok(d) => tracing::info!(
                     digest = d.digest_file,
                     log_files = d.log_files,
@@ -541,19 +546,37 @@ async fn claim_account(store: &Store, dir: &Path, account_id: &str) -> Result<()
     }
 }
 
-/// Writes a signed digest whenever the service clock passes the next interval boundary.
-async fn digest_loop(service: Arc<Service>, audit: AuditLog, every: Duration) {
+/// Writes a signed digest whenever the service clock passes the next digest boundary, and
+/// a checkpoint of the chain's head whenever a checkpoint interval passed since the last
+/// signature.
+async fn digest_loop(
+    service: Arc<Service>,
+    audit: AuditLog,
+    every: Duration,
+    checkpoint_every: Duration,
+) {
     let every_secs = i64::try_from(every.as_secs().max(1)).unwrap_or(3600);
     let boundary = |t: time::OffsetDateTime| t.unix_timestamp().div_euclid(every_secs);
+    let checkpoint_every = time::Duration::try_from(checkpoint_every.max(Duration::from_secs(1)))
+        .unwrap_or(time::Duration::MINUTE);
     let mut last = boundary(service.now());
+    // `AuditLog::open` signed a checkpoint.
+    let mut signed = service.now();
     let mut tick = tokio::time::interval(Duration::from_secs(1).min(every));
     loop {
         tick.tick().await;
         let now = service.now();
         if boundary(now) == last {
+            if now - signed >= checkpoint_every {
+                match audit.checkpoint(now).await {
+                    Ok(()) => signed = now,
+                    Err(e) => tracing::error!(error = %e, "could not write an audit checkpoint"),
+                }
+            }
             continue;
         }
         last = boundary(now);
+        signed = now;
         match audit.digest(now).await {
             Ok(d) => tracing::info!(
                 digest = d.digest_file,
