@@ -73,7 +73,7 @@ pub enum Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::LogFile => "log file",
             Self::Digest => "digest",
             Self::Checkpoint => "checkpoint",
@@ -174,13 +174,13 @@ fn check_entry(dir: &Path, entry: &LogFileEntry) -> Result<Tail, Status> {
     let chained = read_records(signed, &entry.file).map_err(Status::Modified)?;
     if chained.records != entry.records || chained.last_hash != entry.last_hash {
         return Err(Status::Modified(format!(
-            "the file ends at record {}; its digest recorded {} (truncated or extended)",
+            "the file ends at record {}; {} were signed (truncated or extended)",
             chained.records, entry.records
         )));
     }
     if files::sha256_hex(signed) != entry.sha256 {
         return Err(Status::Modified(
-            "the file's hash differs from its digest".into(),
+            "the file's hash differs from the one signed".into(),
         ));
     }
     if !entry.open {

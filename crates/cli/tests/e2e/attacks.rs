@@ -310,6 +310,7 @@ fn audit_query_escapes_control_characters() {
 
 /// The master key never goes missing silently: without it, or with another key, a store
 /// holding sealed values refuses to start, naming the file, and no key is created beside it.
+/// Nor does the audit signing key beside a signed trail.
 #[tokio::test]
 async fn a_missing_or_different_master_key_stops_the_service_at_start() {
     let mut server = TestServer::start();
@@ -357,8 +358,20 @@ async fn a_missing_or_different_master_key_stops_the_service_at_start() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("master.key is not the master key"), "{said}");
 
-    // The right key back: the service starts and reads its secret.
+    // The audit trail's signing key likewise: a signed trail is never continued under a
+    // key created to replace a missing one.
     std::fs::write(&key, saved).expect("restore");
+    let audit_key = server.data_dir().join("keys/audit-signing.p8");
+    let kept = server.dir.path().join("kept.p8");
+    std::fs::rename(&audit_key, &kept).expect("move");
+    let out = start(&server);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("audit-signing.p8 is missing"), "{said}");
+    assert!(!audit_key.exists(), "no new key beside a signed trail");
+    std::fs::rename(&kept, &audit_key).expect("restore");
+
+    // The right keys back: the service starts and reads its secret.
     server.restart();
     let got = server
         .client()
@@ -1064,4 +1077,167 @@ fn refused_connections_are_on_record_once_a_minute() {
         "{}",
         events[0]
     );
+}
+
+/// Cutting the newest records out of the trail, its newest file, or a file from its middle
+/// is caught by `audit verify --strict`: the server signs its chain's head every checkpoint
+/// interval (one second here) and numbers its files across restarts. Removing the checkpoint
+/// too leaves records no signature covers, which `--strict` fails once the server should
+/// have signed them, and a checkpoint kept off the host fails it without `--strict`.
+#[tokio::test]
+async fn cutting_the_newest_audit_records_is_caught() {
+    let mut server = TestServer::start_with(&[
+        "--audit-checkpoint-interval-secs",
+        "1",
+        "--audit-max-file-bytes",
+        "3000",
+    ]);
+    let sm = server.client();
+    for i in 0..12 {
+        sm.create_secret()
+            .name(format!("cut/{i}"))
+            .secret_string(crate::harness::canary())
+            .send()
+            .await
+            .expect("create");
+    }
+    let written = Instant::now();
+    let audit = server.data_dir().join("audit");
+    // Every record written is signed once a checkpoint counts them all.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while signed_records(&audit) != trail_records(&audit) {
+        assert!(Instant::now() < deadline, "no checkpoint covered the trail");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key = server
+        .cli_command()
+        .args(["audit", "public-key", "--data-dir"])
+        .arg(server.data_dir())
+        .output()
+        .expect("public key");
+    let key = String::from_utf8(key.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    server.kill9(); // no closing digest: the trail ends as the last checkpoint left it
+    // Records are overdue for a signature two checkpoint intervals after they were written.
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(written.elapsed()));
+
+    let verify = |copy: &std::path::Path, extra: &[&str]| {
+        let out = server
+            .cli_command()
+            .args(["audit", "verify", "--checkpoint-interval-secs", "1"])
+            .args(["--public-key", &key, "--audit-dir"])
+            .arg(copy)
+            .args(extra)
+            .output()
+            .expect("verify");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let attack = |name: &str, cut: &dyn Fn(&std::path::Path, &[std::path::PathBuf])| {
+        let copy = server.dir.path().join(name);
+        std::fs::create_dir_all(&copy).expect("mkdir");
+        crate::harness::copy_dir(&audit, &copy);
+        let files = log_files(&copy);
+        assert!(
+            files.len() >= 3,
+            "size rotation made several files: {files:?}"
+        );
+        cut(&copy, &files);
+        copy
+    };
+
+    let untouched = attack("untouched", &|_, _| {});
+    let (code, out) = verify(&untouched, &["--strict"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checkpoint checkpoint.json: valid"), "{out}");
+
+    let cut_records = attack("records", &|_, files| {
+        let newest = files.last().expect("newest");
+        let text = std::fs::read_to_string(newest).expect("read");
+        let kept: Vec<&str> = text.lines().collect();
+        let kept = kept[..kept.len() - 2].join("\n") + "\n";
+        std::fs::write(newest, kept).expect("cut");
+    });
+    let (code, out) = verify(&cut_records, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("modified (the file "), "{out}");
+    assert!(out.contains("(truncated"), "{out}");
+
+    let cut_file = attack("file", &|_, files| {
+        std::fs::remove_file(files.last().expect("newest")).expect("rm");
+    });
+    let (code, out) = verify(&cut_file, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(": deleted"), "{out}");
+
+    // With the checkpoint gone too, nothing signed the remaining records.
+    let cut_all = attack("all", &|copy, files| {
+        std::fs::remove_file(files.last().expect("newest")).expect("rm");
+        std::fs::remove_file(copy.join("checkpoint.json")).expect("rm");
+    });
+    let (code, out) = verify(&cut_all, &["--strict"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("unsigned ("), "{out}");
+    // Without --strict an unsigned tail is only reported: why the README says --strict.
+    let (code, out) = verify(&cut_all, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("not yet signed"), "{out}");
+    // A checkpoint kept off the host names what was cut, however old.
+    let anchor = untouched.join("checkpoint.json");
+    let (code, out) = verify(&cut_all, &["--anchor", anchor.to_str().expect("path")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("anchor "), "{out}");
+    assert!(out.contains(": deleted)"), "{out}");
+
+    // A file from the middle, checkpoint and all: the numbers have a gap.
+    let cut_middle = attack("middle", &|copy, files| {
+        std::fs::remove_file(&files[1]).expect("rm");
+        std::fs::remove_file(copy.join("checkpoint.json")).expect("rm");
+    });
+    let (code, out) = verify(&cut_middle, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("chain      after log file 1: gap (log file number 2 is missing: removed)"),
+        "{out}"
+    );
+}
+
+/// The trail's log files in `dir`, oldest first.
+fn log_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("audit dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The records in the trail's log files.
+fn trail_records(dir: &std::path::Path) -> u64 {
+    log_files(dir)
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).expect("read");
+            text.lines().filter(|l| l.starts_with("{\"seq\":")).count() as u64
+        })
+        .sum()
+}
+
+/// The records the checkpoint signed.
+fn signed_records(dir: &std::path::Path) -> u64 {
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoint.json")) else {
+        return 0;
+    };
+    let Ok(file) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return 0;
+    };
+    file["checkpoint"]["logFiles"]
+        .as_array()
+        .map(|files| files.iter().filter_map(|f| f["records"].as_u64()).sum())
+        .unwrap_or(0)
 }
