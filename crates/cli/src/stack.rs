@@ -146,7 +146,7 @@ fn rules_of(s: &SecretSpec) -> Option<RotationRulesType> {
 }
 
 /// A rotation function's ARN on the local service: `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
-fn function_arn(secret_arn: &str, function: &str) -> String {
+pub(crate) fn function_arn(secret_arn: &str, function: &str) -> String {
     let parts: Vec<&str> = secret_arn.split(':').collect();
     let (region, account) = (
         parts.get(3).copied().unwrap_or(""),

@@ -1241,3 +1241,167 @@ fn signed_records(dir: &std::path::Path) -> u64 {
         .map(|files| files.iter().filter_map(|f| f["records"].as_u64()).sum())
         .unwrap_or(0)
 }
+
+/// `policy who-can` sees the escalation the review found: on the example as it was (no
+/// explicit Deny for the operator), the operator reaches the API keys by putting a resource
+/// policy; the calls it names work against a real server, and on the example as it is, the
+/// operator cannot. Readers whose condition needs a tag are reached through whoever may tag.
+#[tokio::test]
+async fn who_can_names_the_escalation_and_its_calls_work() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = crate::harness::example_config(dir.path(), &[]);
+    let who_can = |extra: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(["policy", "who-can", "--config"])
+            .arg(&config)
+            .args([
+                "--action",
+                "secretsmanager:GetSecretValue",
+                "--secret",
+                "signal9-advisor/api-credentials",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .expect("who-can");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let calls = |report: &serde_json::Value, name: &str| -> Option<Vec<String>> {
+        let p = report["principals"]
+            .as_array()
+            .expect("principals")
+            .iter()
+            .find(|p| p["name"] == name)
+            .expect("listed");
+        p["calls"].as_array().map(|calls| {
+            calls
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c["principal"].as_str().unwrap_or(""),
+                        c["action"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+    };
+    let stack = dir.path().join("signal9.toml");
+    let resource_policy = dir.path().join("resource-policy.json");
+    let as_deployed = [
+        "--stack",
+        stack.to_str().expect("utf-8"),
+        "--resource-policy",
+        resource_policy.to_str().expect("utf-8"),
+    ];
+
+    // The example as it is: readers and rotation directly, the administrator by removing
+    // the resource policy, the operator not at all.
+    let report = who_can(&as_deployed);
+    for reader in ["asset-sync", "earnings-sync", "data-processing", "rotation"] {
+        assert_eq!(calls(&report, reader), Some(vec![]), "{reader}: {report:#}");
+    }
+    assert_eq!(
+        calls(&report, "admin"),
+        Some(vec!["admin secretsmanager:DeleteResourcePolicy".to_owned()]),
+        "{report:#}"
+    );
+    assert_eq!(calls(&report, "operator"), None, "{report:#}");
+
+    // Untagged, the readers get there once someone who may tag tags it.
+    let untagged = who_can(&[
+        "--resource-policy",
+        resource_policy.to_str().expect("utf-8"),
+    ]);
+    let reader = &untagged["principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .find(|p| p["name"] == "asset-sync")
+        .expect("listed")["calls"];
+    assert_eq!(
+        reader[0]["call"], "secretsmanager:TagResource Project=Signal9Advisor",
+        "{untagged:#}"
+    );
+    assert_eq!(reader.as_array().map(Vec::len), Some(1), "{untagged:#}");
+
+    // The example as the review found it.
+    let operator_policy = dir.path().join("policies/operator.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&operator_policy).expect("read"))
+            .expect("json");
+    doc["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .retain(|s| s["Sid"] != "NeverReadTheKeys");
+    std::fs::write(&operator_policy, doc.to_string()).expect("weaken");
+    let report = who_can(&as_deployed);
+    assert_eq!(
+        calls(&report, "operator"),
+        Some(vec!["operator secretsmanager:PutResourcePolicy".to_owned()]),
+        "{report:#}"
+    );
+
+    // Its calls, made against a server running that config.
+    let server = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]);
+    let creds = dir.path().join("credentials");
+    let as_ = |profile: &str| {
+        let (id, secret) = crate::harness::read_profile(&creds, profile);
+        server.client_with("us-east-1", &id, &secret)
+    };
+    let (admin, operator) = (as_("admin"), as_("operator"));
+    let name = "signal9-advisor/api-credentials";
+    let value = crate::harness::canary();
+    admin
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Project")
+                .value("Signal9Advisor")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    admin
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(std::fs::read_to_string(&resource_policy).expect("policy"))
+        .send()
+        .await
+        .expect("the example's resource policy");
+    assert!(
+        operator
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .is_err(),
+        "not as things are"
+    );
+    let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:user/operator"},
+        "Action": "secretsmanager:*", "Resource": "*"}]});
+    operator
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(grant.to_string())
+        .block_public_policy(true)
+        .send()
+        .await
+        .expect("the call who-can named");
+    let got = operator
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("then the read");
+    assert_eq!(got.secret_string(), Some(value.as_str()));
+}
