@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
@@ -1160,14 +1159,7 @@ impl Writer {
             public_key_fingerprint: self.signer.public_key().fingerprint(),
             log_files,
         };
-        let body_json = serde_json::to_string(&body).map_err(|e| AuditError::Io(e.to_string()))?;
-        let signature = self.signer.sign(body_json.as_bytes());
-        let raw = RawValue::from_string(body_json).map_err(|e| AuditError::Io(e.to_string()))?;
-        let bytes = serde_json::to_vec(&CheckpointFile {
-            checkpoint: &raw,
-            signature,
-        })
-        .map_err(|e| AuditError::Io(e.to_string()))?;
+        let (bytes, _) = signed_file(&self.signer, "checkpoint", &body)?;
         // Replaced whole: written beside it, then renamed over it.
         let path = self.config.dir.join(files::CHECKPOINT_FILE);
         let staged = self.config.dir.join(".checkpoint.json.new");
@@ -1223,14 +1215,7 @@ impl Writer {
             log_files: std::mem::take(&mut self.pending),
             closing,
         };
-        let body_json = serde_json::to_string(&body).map_err(|e| AuditError::Io(e.to_string()))?;
-        let signature = self.signer.sign(body_json.as_bytes());
-        let raw = RawValue::from_string(body_json).map_err(|e| AuditError::Io(e.to_string()))?;
-        let bytes = serde_json::to_vec(&DigestFile {
-            digest: &raw,
-            signature: signature.clone(),
-        })
-        .map_err(|e| AuditError::Io(e.to_string()))?;
+        let (bytes, signature) = signed_file(&self.signer, "digest", &body)?;
         let path = self.config.dir.join(files::DIGEST_DIR).join(&name);
         let write = || -> std::io::Result<()> {
             let mut f = s9_store::private_file_options()
@@ -1298,6 +1283,23 @@ impl Writer {
         }
         Ok(pruned)
     }
+}
+
+/// A signed file's bytes, `{"<member>":BODY,"signature":S}` with `S` the Ed25519 signature
+/// of BODY's exact bytes (a digest or a checkpoint), and `S`.
+fn signed_file(
+    signer: &Signer,
+    member: &str,
+    body: &impl serde::Serialize,
+) -> Result<(Vec<u8>, String), AuditError> {
+    let body = serde_json::to_string(body).map_err(|e| AuditError::Io(e.to_string()))?;
+    let signature = signer.sign(body.as_bytes());
+    let bytes = format!(
+        "{{{}:{body},\"signature\":{}}}",
+        serde_json::Value::from(member),
+        serde_json::Value::from(signature.as_str())
+    );
+    Ok((bytes.into_bytes(), signature))
 }
 
 /// An event the service records by itself (`AwsServiceEvent`).

@@ -973,28 +973,7 @@ async fn the_operator_cannot_grant_itself_the_keys() {
         server.client_with("us-east-1", &id, &secret)
     };
     let (admin, operator) = (as_("admin"), as_("operator"));
-    let name = "signal9-advisor/api-credentials";
-    admin
-        .create_secret()
-        .name(name)
-        .secret_string("keys")
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("Project")
-                .value("Signal9Advisor")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create");
-    let policy = std::fs::read_to_string(dir.path().join("resource-policy.json")).expect("policy");
-    admin
-        .put_resource_policy()
-        .secret_id(name)
-        .resource_policy(policy)
-        .send()
-        .await
-        .expect("the example's resource policy");
+    let name = deploy_the_example_secret(&admin, dir.path(), "keys").await;
 
     // The escalation the review found: drop the resource policy, grant itself the read.
     operator
@@ -1355,28 +1334,8 @@ async fn who_can_names_the_escalation_and_its_calls_work() {
         server.client_with("us-east-1", &id, &secret)
     };
     let (admin, operator) = (as_("admin"), as_("operator"));
-    let name = "signal9-advisor/api-credentials";
     let value = crate::harness::canary();
-    admin
-        .create_secret()
-        .name(name)
-        .secret_string(&value)
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("Project")
-                .value("Signal9Advisor")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create");
-    admin
-        .put_resource_policy()
-        .secret_id(name)
-        .resource_policy(std::fs::read_to_string(&resource_policy).expect("policy"))
-        .send()
-        .await
-        .expect("the example's resource policy");
+    let name = deploy_the_example_secret(&admin, dir.path(), &value).await;
     assert!(
         operator
             .get_secret_value()
@@ -1404,4 +1363,37 @@ async fn who_can_names_the_escalation_and_its_calls_work() {
         .await
         .expect("then the read");
     assert_eq!(got.secret_string(), Some(value.as_str()));
+}
+
+/// The example's API-credentials secret holding `value`, tagged and with the example's
+/// resource policy (from the example copied to `dir`), as the administrator sets it up;
+/// its name.
+async fn deploy_the_example_secret(
+    admin: &aws_sdk_secretsmanager::Client,
+    dir: &std::path::Path,
+    value: &str,
+) -> &'static str {
+    let name = "signal9-advisor/api-credentials";
+    admin
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("Project")
+                .value("Signal9Advisor")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    let policy = std::fs::read_to_string(dir.join("resource-policy.json")).expect("policy");
+    admin
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(policy)
+        .send()
+        .await
+        .expect("the example's resource policy");
+    name
 }
