@@ -68,7 +68,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal();
-        let sdk = s9_client::load_sdk_config(args.endpoint.as_deref()).await;
+        let sdk = s9_client::load_sdk_config(args.endpoint.as_deref()).await?;
         let cache = SecretsCache::builder()
             .ttl(Duration::from_secs(args.ttl_secs.max(1)))
             .build_from_sdk_config(&sdk);

@@ -43,6 +43,10 @@ pub(crate) struct ApiArgs {
     /// Profile in the shared config and credentials files (default: AWS_PROFILE or `default`).
     #[arg(long)]
     pub(crate) profile: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's, for a server whose
+    /// certificate a private CA signed (`s9-secrets tls init`).
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub(crate) ca_bundle: Option<std::path::PathBuf>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) output: Output,
@@ -61,6 +65,15 @@ impl ApiArgs {
         }
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
+        }
+        if let Some(bundle) = self
+            .ca_bundle
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            let client = s9_client::ca_bundle::http_client(bundle)
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string(), None))?;
+            loader = loader.http_client(client);
         }
         let config = loader.load().await;
         if config.region().is_none() {

@@ -16,6 +16,7 @@ mod run;
 mod secrets;
 mod serve;
 mod stack;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Simulate policy decisions and validate policy documents.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// TLS certificates: `tls init` makes a local CA and a server certificate.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
     /// Verify, query and follow the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
         Command::Keygen(args) => keygen::run(args).map(|()| ExitCode::SUCCESS),
         Command::Policy(command) => policy::run(command),
+        Command::Tls(command) => tls::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Alarms(command) => alarms::run(command),
         Command::Agent(args) => agent::run(args).map(|()| ExitCode::SUCCESS),

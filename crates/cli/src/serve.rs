@@ -75,6 +75,17 @@ pub(crate) struct ServeArgs {
     /// private network).
     #[arg(long, env = "S9_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM, server certificate first) for every listener; reloaded on
+    /// SIGHUP and when the file changes. `s9-secrets tls init` makes one.
+    #[arg(long, env = "S9_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "S9_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (refused otherwise): only behind
+    /// something that does TLS for the service.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_plaintext: bool,
     /// Directory for the store, the master key and (by default) the credentials.
     #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
     data_dir: PathBuf,
@@ -194,6 +205,12 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
     let config = ServerConfig {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(cert, key)| s9_server::TlsSettings { cert, key }),
+        insecure_plaintext: args.insecure_plaintext,
         data_dir: args.data_dir.clone(),
         credentials: args.credentials.clone(),
         principals,
@@ -226,7 +243,8 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
             generated.access_key_id,
         );
     }
-    println!("{}", banner(addr, &absolute(&credentials)));
+    let scheme = Scheme::of(args.tls_cert.as_deref());
+    println!("{}", banner(addr, &absolute(&credentials), &scheme));
     tracing::info!(%addr, data_dir = %args.data_dir.display(), principals = server.principal_count(), secrets = server.secret_count(), "listening");
     server.run(shutdown).await;
     tracing::info!("stopped");
@@ -239,13 +257,52 @@ fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
+/// How clients reach the listener.
+enum Scheme {
+    Http,
+    /// TLS, and the CA bundle clients need: the `ca.pem` beside the certificate, as
+    /// `s9-secrets tls init` writes them, if there is one.
+    Https {
+        ca_bundle: Option<PathBuf>,
+    },
+}
+
+impl Scheme {
+    fn of(cert: Option<&std::path::Path>) -> Self {
+        match cert {
+            None => Self::Http,
+            Some(cert) => {
+                let ca = cert.with_file_name("ca.pem");
+                Self::Https {
+                    ca_bundle: ca.exists().then(|| absolute(&ca)),
+                }
+            }
+        }
+    }
+}
+
 /// What a user pastes into a shell to reach this server with the aws CLI (v1 reads only
 /// `AWS_DEFAULT_REGION`, v2 and the SDKs `AWS_REGION`) or any AWS SDK.
-fn banner(addr: SocketAddr, credentials: &std::path::Path) -> String {
+fn banner(addr: SocketAddr, credentials: &std::path::Path, scheme: &Scheme) -> String {
+    let (url, ca) = match scheme {
+        Scheme::Http => (format!("http://{addr}"), String::new()),
+        Scheme::Https {
+            ca_bundle: Some(ca),
+        } => (
+            format!("https://{addr}"),
+            format!("  export AWS_CA_BUNDLE={}\n", ca.display()),
+        ),
+        Scheme::Https { ca_bundle: None } => (
+            format!("https://{addr}"),
+            "  # export AWS_CA_BUNDLE=the CA's certificate (PEM), unless a public CA signed it\n"
+                .to_owned(),
+        ),
+    };
     format!(
-        "Signal9 Secrets is listening on http://{addr}. Point the aws CLI or any AWS SDK at it:\n\
+        "Signal9 Secrets is listening on {url}. Point the aws CLI or any AWS SDK at it:\n\
          \x20 export AWS_SHARED_CREDENTIALS_FILE={}\n\
-         \x20 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://{addr}\n\
+         \x20 export AWS_ENDPOINT_URL_SECRETS_MANAGER={url}\n\
+         {ca}\
          \x20 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1\n\
          \x20 aws secretsmanager list-secrets\n",
         credentials.display()

@@ -18,7 +18,13 @@ const SECRET_ID: &str = "signal9-advisor/api-credentials";
 async fn main() -> std::process::ExitCode {
     tracing_subscriber_init();
     let endpoint = std::env::args().nth(1);
-    let sdk = s9_client::load_sdk_config(endpoint.as_deref()).await;
+    let sdk = match s9_client::load_sdk_config(endpoint.as_deref()).await {
+        Ok(sdk) => sdk,
+        Err(e) => {
+            eprintln!("asset-sync: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let cache = s9_client::SecretsCache::builder().build_from_sdk_config(&sdk);
 
     let span = tracing::info_span!("asset_sync", correlation_id = %uuid_like());

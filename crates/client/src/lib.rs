@@ -3,9 +3,9 @@
 //! API keys.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), s9_client::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use secrecy::ExposeSecret as _;
-//! let sdk = s9_client::load_sdk_config(None).await;
+//! let sdk = s9_client::load_sdk_config(None).await?;
 //! let cache = s9_client::SecretsCache::builder().build_from_sdk_config(&sdk);
 //! let creds = cache.api_credentials("signal9-advisor/api-credentials").await?;
 //! let _key = creds.alpaca_api_key().expose_secret();
@@ -17,6 +17,7 @@
 //! * [`decode`]: typed decoding whose errors never quote a value.
 
 mod breaker;
+pub mod ca_bundle;
 pub mod cache;
 pub mod clock;
 pub mod credentials;
@@ -33,11 +34,18 @@ pub use value::SecretValue;
 
 /// The SDK configuration from the environment (credentials, region, profile, as the aws CLI
 /// resolves them), with the endpoint overridden when given — e.g. a Signal9 Secrets server.
-/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL` work as well.
-pub async fn load_sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    match endpoint_url {
-        Some(url) => loader.endpoint_url(url).load().await,
-        None => loader.load().await,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL` work as well, and so does
+/// `AWS_CA_BUNDLE` (a server whose certificate a private CA signed); a bundle that cannot
+/// be read is an error, not a silent fallback to the system's roots.
+pub async fn load_sdk_config(
+    endpoint_url: Option<&str>,
+) -> Result<aws_config::SdkConfig, ca_bundle::CaBundleError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
     }
+    if let Some(bundle) = ca_bundle::from_env() {
+        loader = loader.http_client(ca_bundle::http_client(&bundle)?);
+    }
+    Ok(loader.load().await)
 }

@@ -37,7 +37,7 @@ impl Caller {
             principal_arn: principal_arn.into(),
             policies: administrator_policies(),
             principal_context: Arc::new(Context::new()),
-            request: RequestKeys::new(None, OffsetDateTime::UNIX_EPOCH, String::new(), None),
+            request: RequestKeys::new(None, OffsetDateTime::UNIX_EPOCH, String::new(), None, false),
         }
     }
 }
@@ -63,6 +63,8 @@ pub struct RequestKeys {
     time: OffsetDateTime,
     region: String,
     user_agent: Option<String>,
+    /// The request came over TLS.
+    secure: bool,
     built: OnceLock<Context>,
 }
 
@@ -72,12 +74,14 @@ impl RequestKeys {
         time: OffsetDateTime,
         region: String,
         user_agent: Option<String>,
+        secure: bool,
     ) -> Self {
         Self {
             source_ip,
             time,
             region,
             user_agent,
+            secure,
             built: OnceLock::new(),
         }
     }
@@ -94,8 +98,7 @@ impl RequestKeys {
                 .unwrap_or_default(),
         );
         keys.set("aws:EpochTime", self.time.unix_timestamp().to_string());
-        // The listener speaks plain HTTP; TLS, where used, ends in front of it.
-        keys.set("aws:SecureTransport", "false");
+        keys.set("aws:SecureTransport", self.secure.to_string());
         if !self.region.is_empty() {
             keys.set("aws:RequestedRegion", self.region.clone());
         }

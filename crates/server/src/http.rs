@@ -29,13 +29,16 @@ const SIGNING_SERVICE: &str = "secretsmanager";
 pub(crate) struct Peer {
     addr: SocketAddr,
     ip: Arc<str>,
+    /// The connection is TLS (`aws:SecureTransport`).
+    secure: bool,
 }
 
 impl Peer {
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr, secure: bool) -> Self {
         Self {
             addr,
             ip: addr.ip().to_string().into(),
+            secure,
         }
     }
 }
@@ -56,7 +59,7 @@ pub(crate) async fn handle(
 async fn handle_in_span(
     state: Arc<AppState>,
     req: Request<Incoming>,
-    Peer { addr: peer, ip }: Peer,
+    peer: Peer,
     request_id: String,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let started = Instant::now();
@@ -94,16 +97,7 @@ async fn handle_in_span(
     // future when the connection goes away, and a change must never be durable without its
     // audit record (nor a record missing for a request that was read).
     Ok(RunToEnd::new(
-        respond(
-            state,
-            parts,
-            body,
-            Peer { addr: peer, ip },
-            request_id,
-            target,
-            started,
-        )
-        .in_current_span(),
+        respond(state, parts, body, peer, request_id, target, started).in_current_span(),
     )
     .await)
 }
@@ -169,7 +163,11 @@ async fn respond(
     state: Arc<AppState>,
     parts: http::request::Parts,
     body: Result<Bytes, ApiError>,
-    Peer { addr: peer, ip }: Peer,
+    Peer {
+        addr: peer,
+        ip,
+        secure,
+    }: Peer,
     request_id: String,
     target: String,
     started: Instant,
@@ -177,7 +175,7 @@ async fn respond(
     let empty = Bytes::new();
     let (body, processed) = match body {
         Ok(body) => {
-            let processed = process(&state, &parts, &body, peer).await;
+            let processed = process(&state, &parts, &body, peer, secure).await;
             (body, processed)
         }
         Err(e) => (empty, Processed::failed(e)),
@@ -349,6 +347,7 @@ async fn process<'a>(
     parts: &http::request::Parts,
     body: &Bytes,
     peer: SocketAddr,
+    secure: bool,
 ) -> Processed<'a> {
     let target = parts
         .headers
@@ -405,7 +404,7 @@ async fn process<'a>(
     let caller = caller(
         principal,
         parts,
-        peer,
+        (peer, secure),
         &verified.region,
         state.service.now(),
     );
@@ -428,7 +427,7 @@ async fn process<'a>(
 fn caller(
     principal: &Principal,
     parts: &http::request::Parts,
-    peer: SocketAddr,
+    (peer, secure): (SocketAddr, bool),
     region: &str,
     now: time::OffsetDateTime,
 ) -> Caller {
@@ -441,7 +440,7 @@ fn caller(
         principal_arn: principal.arn.clone(),
         policies: principal.policies.clone(),
         principal_context: principal.context.clone(),
-        request: RequestKeys::new(Some(peer.ip()), now, region.to_owned(), agent),
+        request: RequestKeys::new(Some(peer.ip()), now, region.to_owned(), agent, secure),
     }
 }
 

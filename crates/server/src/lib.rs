@@ -1,7 +1,7 @@
 //! The Signal9 Secrets server: configuration, the listener, and the Secrets Manager
 //! service on top of `s9-core`.
 //!
-//! Request path: TCP → HTTP/1.1 (body limit, timeouts) → SigV4 (principal) → `X-Amz-Target`
+//! Request path: TCP → TLS (when configured, [`tls`]) → HTTP/1.1 (body limit, timeouts) → SigV4 (principal) → `X-Amz-Target`
 //! → typed request (model validation) → [`s9_core::Service`] (durable before it returns)
 //! → AWS JSON 1.1 response.
 
@@ -16,6 +16,7 @@ mod outbound;
 pub mod principals;
 pub mod rotation;
 mod throttle;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 pub use config::{ConfigError, ServiceConfig};
 pub use http::ROTATION_FAILURE_HEADER;
 pub use principals::{GeneratedCredentials, Principal, Principals};
+pub use tls::{Tls, TlsError, TlsSettings};
 
 /// Limits that keep a bad client from holding resources.
 #[derive(Debug, Clone)]
@@ -100,6 +102,11 @@ pub struct ServerConfig {
     /// Where `GET /metrics` is served: its own listener, off when `None`. The API port never
     /// answers it (the metrics name principals and secrets).
     pub metrics_listen: Option<SocketAddr>,
+    /// TLS on every listener; without it, only loopback addresses are served unless
+    /// `insecure_plaintext` says otherwise.
+    pub tls: Option<TlsSettings>,
+    /// Serve plain HTTP on a non-loopback address (warned about at every start).
+    pub insecure_plaintext: bool,
     pub data_dir: PathBuf,
     /// A shared-credentials file whose every key is an administrator; `None` means
     /// `DATA_DIR/credentials`, created on first start. Ignored when `principals` is set.
@@ -160,6 +167,12 @@ pub enum StartError {
     },
     #[error("audit trail")]
     Audit(#[from] s9_audit::AuditError),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
+    #[error(
+        "{addr} is not a loopback address, and there is no TLS: secret values and signed requests would cross the network in clear. Pass --tls-cert and --tls-key (`s9-secrets tls init` makes a pair), or --insecure-plaintext if something in front of the service does TLS"
+    )]
+    PlaintextOnNetwork { addr: SocketAddr },
     #[error(transparent)]
     Alarms(#[from] s9_core::alarms::AlarmFileError),
 }
@@ -186,6 +199,7 @@ pub struct Server {
     generated: Option<GeneratedCredentials>,
     audit: Option<AuditLog>,
     alarms: s9_core::alarms::Alarms,
+    tls: Option<Tls>,
 }
 
 impl AppState {
@@ -277,6 +291,15 @@ impl Server {
             addr: config.listen,
             source,
         };
+        let tls = config.tls.clone().map(Tls::load).transpose()?;
+        for addr in std::iter::once(config.listen).chain(config.metrics_listen) {
+            if tls.is_none() && !addr.ip().is_loopback() {
+                if !config.insecure_plaintext {
+                    return Err(StartError::PlaintextOnNetwork { addr });
+                }
+                tracing::warn!(%addr, "serving plain HTTP on a non-loopback address (--insecure-plaintext): secret values cross the network in clear unless something in front of the service does TLS");
+            }
+        }
         let socket = bind(config.listen).map_err(listen_error)?;
         let metrics_socket = config
             .metrics_listen
@@ -370,7 +393,13 @@ impl Server {
             generated,
             audit,
             alarms,
+            tls,
         })
+    }
+
+    /// Whether the listeners speak TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -431,6 +460,7 @@ impl Server {
         let metrics_server = self.metrics_listener.map(|listener| {
             tokio::spawn(metrics::serve(
                 listener,
+                self.tls.clone(),
                 Arc::clone(&metrics),
                 Arc::clone(&self.service),
             ))
@@ -465,6 +495,10 @@ impl Server {
         http.timer(TokioTimer::new())
             .header_read_timeout(self.config.limits.header_timeout)
             .keep_alive(true);
+        let reloads = self
+            .tls
+            .clone()
+            .map(|tls| tokio::spawn(tls.watch(Duration::from_secs(2))));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -478,15 +512,22 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let refusals = Arc::clone(&state);
-                    let state = Arc::clone(&state);
-                    let from = http::Peer::new(peer);
-                    let service = service_fn(move |req| http::handle(Arc::clone(&state), req, from.clone()));
-                    let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let connection = Connection {
+                        http: http.clone(),
+                        state: Arc::clone(&state),
+                        watcher: graceful.watcher(),
+                        peer,
+                    };
+                    let tls = self.tls.clone();
+                    let handshake_timeout = self.config.limits.header_timeout;
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, %peer, "connection ended with an error");
-                            refusals.record_refused_connection(&e, peer);
+                        let Some(tls) = tls else {
+                            return connection.serve(stream, false).await;
+                        };
+                        match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
+                            Ok(Ok(stream)) => connection.serve(stream, true).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake not completed in time"),
                         }
                     });
                 }
@@ -499,6 +540,9 @@ impl Server {
         rotations.abort();
         if let Some(m) = metrics_server {
             m.abort();
+        }
+        if let Some(r) = reloads {
+            r.abort();
         }
         alarm_worker.abort();
         if let Some(d) = digests {
@@ -519,6 +563,38 @@ impl Server {
                 ),
                 Err(e) => tracing::error!(error = %e, "could not write the closing audit digest"),
             }
+        }
+    }
+}
+
+/// One accepted connection, served over plain TCP or TLS.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    state: Arc<AppState>,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I, secure: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            http,
+            state,
+            watcher,
+            peer,
+        } = self;
+        let refusals = Arc::clone(&state);
+        let from = http::Peer::new(peer, secure);
+        let service = service_fn(move |req| http::handle(Arc::clone(&state), req, from.clone()));
+        if let Err(e) = watcher
+            .watch(http.serve_connection(TokioIo::new(io), service))
+            .await
+        {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+            refusals.record_refused_connection(&e, peer);
         }
     }
 }

@@ -352,6 +352,7 @@ impl Metrics {
 /// Answers `GET /metrics` (anything else: 404) on `listener` until the task is aborted.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<crate::Tls>,
     metrics: std::sync::Arc<Metrics>,
     service: std::sync::Arc<s9_core::Service>,
 ) {
@@ -403,9 +404,22 @@ pub(crate) async fn serve(
                     Ok::<_, std::convert::Infallible>(response)
                 }
             });
-        let conn = http.serve_connection(TokioIo::new(stream), answer);
+        let (http, tls) = (http.clone(), tls.clone());
         tokio::spawn(async move {
-            let _ = conn.await;
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), answer).await;
+                }
+                Some(tls) => {
+                    let accepted = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        tls.acceptor().accept(stream),
+                    );
+                    if let Ok(Ok(stream)) = accepted.await {
+                        let _ = http.serve_connection(TokioIo::new(stream), answer).await;
+                    }
+                }
+            }
         });
     }
 }
