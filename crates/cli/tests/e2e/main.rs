@@ -22,4 +22,5 @@ mod robustness;
 mod rotation;
 mod stack;
 mod time_travel;
+mod tls;
 mod tools;

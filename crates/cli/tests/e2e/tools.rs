@@ -1,5 +1,6 @@
-//! Smoke tests with the aws CLI and boto3, unchanged but for the endpoint. scripts/test.sh
-//! installs both; without them these tests fail.
+//! Smoke tests with the aws CLI and boto3, unchanged but for the endpoint (and, over TLS,
+//! the CA bundle `s9-secrets tls init` made). scripts/test.sh installs both; without them
+//! these tests fail.
 
 use std::process::Command;
 
@@ -17,6 +18,7 @@ fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) 
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .envs(server.ca.as_ref().map(|ca| ("AWS_CA_BUNDLE", ca)))
         .output()
         .expect("aws");
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
@@ -29,11 +31,19 @@ fn aws(server: &TestServer, args: &[&str]) -> (bool, serde_json::Value, String) 
 
 #[test]
 fn aws_cli_drives_every_operation() {
+    every_operation_through_the_aws_cli(&TestServer::start());
+}
+
+#[test]
+fn aws_cli_drives_every_operation_over_tls() {
+    every_operation_through_the_aws_cli(&TestServer::start_tls(&[]));
+}
+
+fn every_operation_through_the_aws_cli(server: &TestServer) {
     require("aws", &["--version"]);
-    let server = TestServer::start();
     let value = canary();
     let (ok, created, err) = aws(
-        &server,
+        server,
         &[
             "create-secret",
             "--name",
@@ -51,11 +61,11 @@ fn aws_cli_drives_every_operation() {
             .unwrap_or_default()
             .contains(":secret:cli/one-")
     );
-    let (ok, got, err) = aws(&server, &["get-secret-value", "--secret-id", "cli/one"]);
+    let (ok, got, err) = aws(server, &["get-secret-value", "--secret-id", "cli/one"]);
     assert!(ok, "{err}");
     assert_eq!(got["SecretString"], value.as_str());
     let (ok, _, err) = aws(
-        &server,
+        server,
         &[
             "put-secret-value",
             "--secret-id",
@@ -66,7 +76,7 @@ fn aws_cli_drives_every_operation() {
     );
     assert!(ok, "{err}");
     let (ok, listed, _) = aws(
-        &server,
+        server,
         &[
             "list-secrets",
             "--filters",
@@ -75,12 +85,12 @@ fn aws_cli_drives_every_operation() {
     );
     assert!(ok);
     assert_eq!(listed["SecretList"].as_array().map(Vec::len), Some(1));
-    let (ok, _, err) = aws(&server, &["get-secret-value", "--secret-id", "cli/missing"]);
+    let (ok, _, err) = aws(server, &["get-secret-value", "--secret-id", "cli/missing"]);
     assert!(!ok);
     assert!(err.contains("ResourceNotFoundException"), "{err}");
 
     // Every other operation, as a user would type it.
-    let [older, current] = version_ids(&server);
+    let [older, current] = version_ids(server);
     let lambda = "arn:aws:lambda:us-east-1:123456789012:function:s9-rotation-vendor-key";
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/reader"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
     let commands: Vec<Vec<&str>> = vec![
@@ -196,10 +206,10 @@ fn aws_cli_drives_every_operation() {
         ],
     ];
     for command in commands {
-        let (ok, _, err) = aws(&server, &command);
+        let (ok, _, err) = aws(server, &command);
         assert!(ok, "aws secretsmanager {}: {err}", command.join(" "));
     }
-    let (ok, _, err) = aws(&server, &["describe-secret", "--secret-id", "cli/one"]);
+    let (ok, _, err) = aws(server, &["describe-secret", "--secret-id", "cli/one"]);
     assert!(!ok && err.contains("ResourceNotFoundException"), "{err}");
 }
 
@@ -231,14 +241,23 @@ fn version_ids(server: &TestServer) -> [String; 2] {
 
 #[test]
 fn boto3_works_unchanged() {
+    boto3_drives(&TestServer::start());
+}
+
+#[test]
+fn boto3_works_over_tls_with_verify_set_to_the_ca() {
+    boto3_drives(&TestServer::start_tls(&[]));
+}
+
+fn boto3_drives(server: &TestServer) {
     require("python3", &["-c", "import boto3"]);
-    let server = TestServer::start();
     let (id, secret) = server.admin_keys();
     let value = canary();
     let script = r#"
 import base64, os, sys, boto3, botocore
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["EP"], region_name="eu-central-1",
-                  aws_access_key_id=os.environ["KID"], aws_secret_access_key=os.environ["KEY"])
+                  aws_access_key_id=os.environ["KID"], aws_secret_access_key=os.environ["KEY"],
+                  verify=os.environ.get("CA") or None)
 arn = sm.create_secret(Name="py/one", SecretString=os.environ["VAL"])["ARN"]
 assert ":eu-central-1:" in arn, arn
 assert sm.get_secret_value(SecretId="py/one")["SecretString"] == os.environ["VAL"]
@@ -260,6 +279,8 @@ print("ok")
         .env("KID", id)
         .env("KEY", secret)
         .env("VAL", &value)
+        .envs(server.ca.as_ref().map(|ca| ("CA", ca)))
+        .env_remove("AWS_CA_BUNDLE")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
