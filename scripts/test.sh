@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 
 ensure_tools() {
     local venv=target/aws-tools
-    # The README test runs its curl commands.
-    if ! command -v curl >/dev/null 2>&1; then
-        echo "==> installing curl"
-        apt-get update -qq && apt-get install -y -qq curl >/dev/null
+    # The README test runs its curl commands; the deployment test checks the systemd unit.
+    if ! command -v curl >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1; then
+        echo "==> installing curl and systemd (for systemd-analyze)"
+        apt-get update -qq && apt-get install -y -qq curl systemd >/dev/null
     fi
     if ! { command -v aws && python3 -c 'import boto3' && command -v shellcheck \
         && command -v cfn-lint && command -v sslyze; } >/dev/null 2>&1; then

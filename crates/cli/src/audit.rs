@@ -19,6 +19,16 @@ pub(crate) enum AuditCommand {
     Query(QueryArgs),
     /// Print the public half of the digest-signing key (base64), for verifiers.
     PublicKey(Location),
+    /// Create a signing key (0600) before the first start, for a key kept apart from the
+    /// server's data directory (`serve --audit-key`); prints its public half.
+    NewKey(NewKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct NewKeyArgs {
+    /// Where to write the key; an existing file is never replaced.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +144,20 @@ pub(crate) fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Query(args) => query_command(&args).map(|()| ExitCode::SUCCESS),
         AuditCommand::PublicKey(location) => {
             println!("{}", signer_key(&location.key())?.to_base64());
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::NewKey(args) => {
+            anyhow::ensure!(
+                !args.out.exists(),
+                "{} exists; a signing key is never replaced (the trail it signed would no longer verify)",
+                args.out.display()
+            );
+            let key = Signer::open_or_create(&args.out)?.public_key();
+            eprintln!(
+                "Created {}; its public half, for `audit verify --public-key`:",
+                args.out.display()
+            );
+            println!("{}", key.to_base64());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -19,7 +19,7 @@
 //! is the test's own `s9-secrets serve` (same defaults) started in that directory. Addresses
 //! are the only thing changed, so that tests can run side by side: `127.0.0.1:7780` (the
 //! quick-start server), `127.0.0.1:7781` and `127.0.0.1:9781` (the config server and its
-//! metrics) and `127.0.0.1:2773` /
+//! metrics), `127.0.0.1:7782` / `localhost:7782` (the TLS server) and `127.0.0.1:2773` /
 //! `localhost:2773` (the agent) become free ports, and the vendor check's Alpaca URL in the
 //! copied config points at a local stand-in that accepts any key pair. A line that starts
 //! `s9-secrets serve` or `s9-secrets agent` in the background (`&`) is followed by a wait
@@ -335,6 +335,7 @@ fn every_readme_command_runs_as_written() {
     .expect("config");
 
     let (quick, team, agent, metrics) = (free_addr(), free_addr(), free_addr(), free_addr());
+    let network = free_addr().port();
     let example = target_profile_dir().join("examples/asset_sync");
     if !example.is_file() {
         // `cargo test` builds the examples; a run limited to `--tests` (coverage) does not.
@@ -362,6 +363,8 @@ fn every_readme_command_runs_as_written() {
             .replace("127.0.0.1:9781", &metrics.to_string())
             .replace("127.0.0.1:2773", &agent.to_string())
             .replace("localhost:2773", &agent.to_string())
+            .replace("127.0.0.1:7782", &format!("127.0.0.1:{network}"))
+            .replace("localhost:7782", &format!("localhost:{network}"))
             .replace(
                 "cargo run --release -p s9-client --example asset_sync --",
                 &example.display().to_string(),

@@ -592,3 +592,123 @@ async fn secure_transport_follows_the_connection_and_metrics_are_tls_too() {
         .expect("curl");
     assert!(!plain.status.success());
 }
+
+/// `deploy/s9-secrets.service` is a valid unit (`systemd-analyze verify`, no unknown
+/// directive), and its command line, with the unit's paths moved into a scratch directory,
+/// starts a TLS server on an audit key made by `audit new-key`, which its reload command
+/// (SIGHUP) makes re-read its certificate.
+#[test]
+fn the_systemd_unit_is_valid_and_its_command_line_serves() {
+    require("systemd-analyze", &["--version"]);
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/s9-secrets.service"
+    ))
+    .expect("unit");
+    let dir = tempfile::tempdir().expect("tmp");
+    let local = dir.path().join("s9-secrets.service");
+    std::fs::write(&local, unit.replace("/usr/local/bin/s9-secrets", BIN)).expect("write");
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .expect("systemd-analyze");
+    let said = String::from_utf8_lossy(&verified.stderr);
+    assert!(
+        verified.status.success() && said.trim().is_empty(),
+        "{said}"
+    );
+
+    // The ExecStart line, with the unit's paths moved into the scratch directory.
+    let exec = unit
+        .replace("\\\n", " ")
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart")
+        .to_owned();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("tls")).expect("mkdir");
+    let config = crate::harness::admin_config(&etc, &[], "");
+    let made = Command::new(BIN)
+        .args(["tls", "init", "--out"])
+        .arg(etc.join("tls"))
+        .output()
+        .expect("tls init");
+    assert!(made.status.success());
+    let key = dir.path().join("credentials/audit-signing.p8");
+    std::fs::create_dir_all(key.parent().expect("dir")).expect("mkdir");
+    let new_key = Command::new(BIN)
+        .args(["audit", "new-key", "--out"])
+        .arg(&key)
+        .output()
+        .expect("new-key");
+    assert!(new_key.status.success());
+    let again = Command::new(BIN)
+        .args(["audit", "new-key", "--out"])
+        .arg(&key)
+        .output()
+        .expect("new-key");
+    assert!(!again.status.success(), "an existing key is never replaced");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let exec = exec
+        .replace("/usr/local/bin/s9-secrets", BIN)
+        .replace("0.0.0.0:7780", &format!("127.0.0.1:{port}"))
+        .replace("/etc/s9-secrets/s9.toml", config.to_str().expect("utf-8"))
+        .replace(
+            "/etc/s9-secrets/tls",
+            etc.join("tls").to_str().expect("utf-8"),
+        )
+        .replace(
+            "/var/lib/s9-secrets",
+            dir.path().join("data").to_str().expect("utf-8"),
+        )
+        .replace("%d", key.parent().and_then(Path::to_str).expect("utf-8"));
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(words[0])
+        .args(&words[1..])
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(
+            std::fs::File::options()
+                .append(true)
+                .open(&log)
+                .expect("log"),
+        )
+        .spawn()
+        .expect("serve");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !read_log().contains("listening on https://127.0.0.1:") {
+        assert!(
+            Instant::now() < deadline && child.try_wait().expect("wait").is_none(),
+            "{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reload = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .expect("ExecReload")
+        .replace("$MAINPID", &child.id().to_string());
+    let words: Vec<&str> = reload.split_whitespace().collect();
+    assert!(
+        Command::new(words[0])
+            .args(&words[1..])
+            .status()
+            .expect("reload")
+            .success()
+    );
+    while !read_log().contains("reloaded the TLS certificate") {
+        assert!(Instant::now() < deadline, "{}", read_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("wait").success(), "{}", read_log());
+}
