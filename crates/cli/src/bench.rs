@@ -1,6 +1,9 @@
 //! `s9-secrets bench`: a closed-loop load generator over keep-alive connections with real
 //! SigV4 signing. Without `--endpoint` it starts `s9-secrets serve` as a child process on a
 //! temporary data directory, so client and server share the machine as separate processes.
+//! `--tls` measures what TLS costs ([`tls`]).
+
+mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -62,6 +66,12 @@ pub(crate) struct BenchArgs {
     /// this build keeps of the baseline's throughput.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["endpoint", "no_audit", "compare_audit"])]
     baseline_bin: Option<PathBuf>,
+    /// Measure what TLS costs: start a plaintext server and a TLS one (a certificate from a
+    /// local CA, as `tls init` makes) and load them in turn as `--compare-audit` does; then
+    /// count the new TLS connections per second the listener takes, with a full handshake
+    /// (hybrid post-quantum and classical key exchange) and a resumed one.
+    #[arg(long, conflicts_with_all = ["endpoint", "no_audit", "compare_audit", "baseline_bin"])]
+    tls: bool,
     /// Rounds of `--compare-audit` or `--baseline-bin`.
     #[arg(long, default_value_t = 6)]
     rounds: usize,
@@ -86,7 +96,7 @@ struct Target {
     host: HeaderValue,
     creds: SigningCredentials,
     region: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Target {
@@ -156,21 +166,41 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-fn start_server(
-    no_audit: bool,
-    extra: &[String],
-) -> anyhow::Result<(ChildServer, String, PathBuf)> {
-    start_server_of(&std::env::current_exe()?, no_audit, extra)
+/// A server the benchmark started: where it listens, the credentials it made, and the CA
+/// that signed its certificate when it speaks TLS.
+struct Started {
+    _server: ChildServer,
+    endpoint: String,
+    addr: SocketAddr,
+    credentials: PathBuf,
+    ca: Option<PathBuf>,
 }
 
-/// A server run by the binary `exe` on a free port and a fresh data directory.
+/// A server run by the binary `exe` on a free port and a fresh data directory; with `tls`,
+/// on a certificate for 127.0.0.1 from a local CA made in that directory.
 fn start_server_of(
     exe: &Path,
     no_audit: bool,
+    tls: bool,
     extra: &[String],
-) -> anyhow::Result<(ChildServer, String, PathBuf)> {
+) -> anyhow::Result<Started> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
+    let mut tls_args = Vec::new();
+    let ca = if tls {
+        let certs = dir.path().join("certs");
+        crate::tls::issue(&certs, &[], &[], 30)?;
+        let [ca, cert, key] = crate::tls::files(&certs);
+        tls_args.extend([
+            "--tls-cert".into(),
+            cert.into_os_string(),
+            "--tls-key".into(),
+            key.into_os_string(),
+        ]);
+        Some(ca)
+    } else {
+        None
+    };
     let child = Command::new(exe)
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.path().join("data"))
@@ -179,6 +209,7 @@ fn start_server_of(
         } else {
             &[][..]
         })
+        .args(tls_args)
         .args(extra)
         .env("S9_LOG", "error")
         .stdout(Stdio::null())
@@ -193,8 +224,15 @@ fn start_server_of(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let creds = server._dir.path().join("data/credentials");
-    Ok((server, format!("http://{addr}"), creds))
+    let credentials = server._dir.path().join("data/credentials");
+    let scheme = if ca.is_some() { "https" } else { "http" };
+    Ok(Started {
+        _server: server,
+        endpoint: format!("{scheme}://{addr}"),
+        addr,
+        credentials,
+        ca,
+    })
 }
 
 fn load_credentials(path: &Path, profile: &str) -> anyhow::Result<SigningCredentials> {
@@ -243,6 +281,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         ))?;
         return print_comparison(&args, &report, ["baseline", "this build"]);
     }
+    if args.tls {
+        return tls::run(&args, &runtime);
+    }
     let (server, endpoint, credentials) = match &args.endpoint {
         Some(e) => (
             None,
@@ -252,12 +293,19 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .context("--credentials is required with --endpoint")?,
         ),
         None => {
-            let (server, endpoint, creds) = start_server(args.no_audit, &args.server_args)?;
-            (Some(server), endpoint, creds)
+            let started = start_server_of(
+                &std::env::current_exe()?,
+                args.no_audit,
+                false,
+                &args.server_args,
+            )?;
+            let (endpoint, credentials) = (started.endpoint.clone(), started.credentials.clone());
+            (Some(started), endpoint, credentials)
         }
     };
     let result = runtime.block_on(async {
-        let target = Target::connect(&args, &endpoint, &credentials)?;
+        let ca = s9_client::ca_bundle::from_env();
+        let target = Target::connect(&args, &endpoint, &credentials, ca.as_deref())?;
         let secrets = prepare(&target, &args).await?;
         let measured = measure(&target, &secrets, &args, args.duration_secs).await?;
         anyhow::Ok(measured.report(&args))
@@ -290,11 +338,17 @@ struct Contender<'a> {
     key: &'static str,
     exe: &'a Path,
     no_audit: bool,
+    tls: bool,
 }
 
 impl<'a> Contender<'a> {
     fn new(key: &'static str, exe: &'a Path, no_audit: bool) -> Self {
-        Self { key, exe, no_audit }
+        Self {
+            key,
+            exe,
+            no_audit,
+            tls: false,
+        }
     }
 }
 
@@ -306,14 +360,27 @@ async fn compare(
     contenders: [Contender<'_>; 2],
 ) -> anyhow::Result<serde_json::Value> {
     let [first, second] = contenders;
-    let (_a, a_endpoint, a_creds) = start_server_of(first.exe, first.no_audit, &args.server_args)?;
-    let (_b, b_endpoint, b_creds) =
-        start_server_of(second.exe, second.no_audit, &args.server_args)?;
-    let a = Target::connect(args, &a_endpoint, &a_creds)?;
-    let b = Target::connect(args, &b_endpoint, &b_creds)?;
+    let started =
+        [&first, &second].map(|c| start_server_of(c.exe, c.no_audit, c.tls, &args.server_args));
+    let [a_started, b_started] = started;
+    let (a_started, b_started) = (a_started?, b_started?);
+    let a = Target::connect(
+        args,
+        &a_started.endpoint,
+        &a_started.credentials,
+        a_started.ca.as_deref(),
+    )?;
+    let b = Target::connect(
+        args,
+        &b_started.endpoint,
+        &b_started.credentials,
+        b_started.ca.as_deref(),
+    )?;
     let a_secrets = prepare(&a, args).await?;
     let b_secrets = prepare(&b, args).await?;
     let mut rounds = Vec::new();
+    // Every latency each server answered with, for its percentiles over all rounds.
+    let mut latencies: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
     for round in 0..args.rounds.max(1) {
         let mut rps = [0.0; 2];
         for second_now in [round % 2 == 1, round % 2 == 0] {
@@ -327,6 +394,7 @@ async fn compare(
                 bail!("{} requests failed", m.errors);
             }
             rps[usize::from(second_now)] = m.requests_per_second();
+            latencies[usize::from(second_now)].extend(m.latencies);
         }
         let [x, y] = rps;
         rounds.push(json!({first.key: x, second.key: y, "ratio": y / x}));
@@ -357,7 +425,22 @@ async fn compare(
         "round_ratio_interval95": interval.map(|(mean, half)| [mean - half, mean + half]),
         "lowest_round_ratio": ratios.first(),
         "highest_round_ratio": ratios.last(),
+        format!("{}_latency_ms", first.key): percentiles(latencies[0].clone()),
+        format!("{}_latency_ms", second.key): percentiles(latencies[1].clone()),
     }))
+}
+
+/// p50, p90, p99 and the largest of `latencies` (microseconds), in milliseconds.
+fn percentiles(mut latencies: Vec<u32>) -> serde_json::Value {
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(latencies[idx]) / 1000.0
+    };
+    json!({ "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0) })
 }
 
 fn print_comparison(
@@ -439,7 +522,14 @@ fn filler(n: usize, seed: usize) -> String {
 }
 
 impl Target {
-    fn connect(args: &BenchArgs, endpoint: &str, credentials: &Path) -> anyhow::Result<Arc<Self>> {
+    /// A client of `endpoint` over keep-alive connections; over TLS, trusting `ca` besides
+    /// the system's roots.
+    fn connect(
+        args: &BenchArgs,
+        endpoint: &str,
+        credentials: &Path,
+        ca: Option<&Path>,
+    ) -> anyhow::Result<Arc<Self>> {
         let endpoint: Uri = endpoint.parse().context("parsing --endpoint")?;
         let host = HeaderValue::from_str(
             endpoint
@@ -449,6 +539,12 @@ impl Target {
         )?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::client_config(ca, &tls::HYBRID, true)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(args.connections)
             .build(connector);
@@ -502,23 +598,15 @@ impl Measured {
     }
 
     fn report(&self, args: &BenchArgs) -> serde_json::Value {
-        let all = &self.latencies;
-        let pct = |p: f64| -> f64 {
-            if all.is_empty() {
-                return 0.0;
-            }
-            let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
-            f64::from(all[idx]) / 1000.0
-        };
         json!({
             "operation": args.op.name(),
             "connections": args.connections,
             "duration_seconds": self.seconds,
             "value_bytes": args.value_bytes,
-            "requests": all.len(),
+            "requests": self.latencies.len(),
             "errors": self.errors,
             "requests_per_second": self.requests_per_second(),
-            "latency_ms": { "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0) },
+            "latency_ms": percentiles(self.latencies.clone()),
         })
     }
 }

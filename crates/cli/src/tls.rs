@@ -48,52 +48,26 @@ pub(crate) fn run(command: TlsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What [`issue`] made.
+pub(crate) struct Issued {
+    /// The names and addresses the certificate is for.
+    pub(crate) names: Vec<String>,
+    pub(crate) not_after: OffsetDateTime,
+    /// The CA was created (not found).
+    pub(crate) created_ca: bool,
+}
+
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    let (mut hosts, mut ips) = (args.hosts.clone(), args.ips.clone());
-    if hosts.is_empty() {
-        hosts.push("localhost".into());
-        if ips.is_empty() {
-            ips.extend([
-                IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
-                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-            ]);
-        }
-    }
-    s9_store::create_private_dir(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let now = OffsetDateTime::now_utc();
-    let (ca_cert_pem, ca_key, created) = ca(&args.out, now)?;
-    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key)
-        .with_context(|| format!("reading {}", args.out.join(CA_CERT).display()))?;
-
-    let names: Vec<String> = hosts
-        .iter()
-        .cloned()
-        .chain(ips.iter().map(IpAddr::to_string))
-        .collect();
-    let mut params = CertificateParams::new(names.clone())?;
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, hosts[0].clone());
-    params.not_before = now - Duration::minutes(5);
-    params.not_after = now + Duration::days(i64::from(args.days));
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &issuer)?;
-    write(&args.out.join(SERVER_KEY), &key.serialize_pem())?;
-    write(&args.out.join(SERVER_CERT), &cert.pem())?;
-
+    let issued = issue(&args.out, &args.hosts, &args.ips, args.days)?;
     let dir = std::path::absolute(&args.out).unwrap_or_else(|_| args.out.clone());
-    let until = params
+    let until = issued
         .not_after
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     println!(
         "{} a local CA; a server certificate for {} signed by it, valid until {until}.",
-        if created { "Created" } else { "Kept" },
-        names.join(", ")
+        if issued.created_ca { "Created" } else { "Kept" },
+        issued.names.join(", ")
     );
     println!(
         "  {}  the CA's certificate: what clients trust",
@@ -113,6 +87,61 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         dir.join(CA_CERT).display()
     );
     Ok(())
+}
+
+/// The files [`issue`] writes in its directory: the CA's certificate, the server's
+/// certificate and key.
+pub(crate) fn files(dir: &Path) -> [PathBuf; 3] {
+    [CA_CERT, SERVER_CERT, SERVER_KEY].map(|f| dir.join(f))
+}
+
+/// Makes (or reuses) the CA in `out` and a server certificate for `hosts` and `ips` (by
+/// default localhost, 127.0.0.1 and ::1), valid `days`.
+pub(crate) fn issue(
+    out: &Path,
+    hosts: &[String],
+    ips: &[IpAddr],
+    days: u16,
+) -> anyhow::Result<Issued> {
+    let (mut hosts, mut ips) = (hosts.to_vec(), ips.to_vec());
+    if hosts.is_empty() {
+        hosts.push("localhost".into());
+        if ips.is_empty() {
+            ips.extend([
+                IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ]);
+        }
+    }
+    s9_store::create_private_dir(out).with_context(|| format!("creating {}", out.display()))?;
+    let now = OffsetDateTime::now_utc();
+    let (ca_cert_pem, ca_key, created_ca) = ca(out, now)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key)
+        .with_context(|| format!("reading {}", out.join(CA_CERT).display()))?;
+
+    let names: Vec<String> = hosts
+        .iter()
+        .cloned()
+        .chain(ips.iter().map(IpAddr::to_string))
+        .collect();
+    let mut params = CertificateParams::new(names.clone())?;
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, hosts[0].clone());
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + Duration::days(i64::from(days));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    write(&out.join(SERVER_KEY), &key.serialize_pem())?;
+    write(&out.join(SERVER_CERT), &cert.pem())?;
+    Ok(Issued {
+        names,
+        not_after: params.not_after,
+        created_ca,
+    })
 }
 
 /// The CA in `dir`: read if it is there, else created (valid ten years); says which.

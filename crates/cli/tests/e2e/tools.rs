@@ -474,3 +474,44 @@ fn keygen_writes_private_profiles_and_never_overwrites() {
     );
     assert_eq!(crate::harness::read_profile(&out, "operator").1, secret);
 }
+
+/// `bench --tls` loads a plaintext and a TLS server in turn and counts new TLS connections:
+/// full handshakes never resume, resumed ones do. (It measures; this checks it works.)
+#[test]
+fn bench_compares_tls_with_plaintext_and_counts_handshakes() {
+    let report = bench_json(&[
+        "--tls",
+        "--rounds",
+        "2",
+        "--duration-secs",
+        "1",
+        "--connections",
+        "2",
+    ]);
+    let rounds = report["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2, "{report}");
+    for r in rounds {
+        assert!(r["tls"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+        assert!(r["plaintext"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+    }
+    assert!(
+        report["tls_latency_ms"]["p99"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0),
+        "{report}"
+    );
+    let rates = &report["new_connections_per_second"];
+    for full in ["full_hybrid", "full_classical"] {
+        assert!(
+            rates[full]["per_second"].as_f64().is_some_and(|v| v > 0.0),
+            "{rates}"
+        );
+        assert_eq!(rates[full]["resumed_fraction"], 0.0, "{rates}");
+    }
+    assert!(
+        rates["resumed"]["resumed_fraction"]
+            .as_f64()
+            .is_some_and(|v| v > 0.5),
+        "{rates}"
+    );
+}
