@@ -82,6 +82,11 @@ pub(crate) struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, env = "S9_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by one of these CAs (PEM) on every connection
+    /// (mutual TLS); principals may then be bound to their certificate (`certificate` in
+    /// the config).
+    #[arg(long, env = "S9_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Serve plain HTTP on a non-loopback address (refused otherwise): only behind
     /// something that does TLS for the service.
     #[arg(long, conflicts_with = "tls_cert")]
@@ -209,7 +214,11 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
             .tls_cert
             .clone()
             .zip(args.tls_key.clone())
-            .map(|(cert, key)| s9_server::TlsSettings { cert, key }),
+            .map(|(cert, key)| s9_server::TlsSettings {
+                cert,
+                key,
+                client_ca: args.tls_client_ca.clone(),
+            }),
         insecure_plaintext: args.insecure_plaintext,
         data_dir: args.data_dir.clone(),
         credentials: args.credentials.clone(),

@@ -12,6 +12,8 @@
 //! profile = "asset-sync"               # the credentials-file profile with its keys
 //! tags = { team = "pipeline" }
 //! policies = ["policies/reader.json"]  # IAM identity policies, relative to this file
+//! certificate = "asset-sync.pipeline"  # optional: its key works only with this client
+//!                                      # certificate (serve --tls-client-ca)
 //!
 //! [rotation]                           # all optional
 //! interval_secs = 60                   # how often due rotations are looked for
@@ -298,6 +300,10 @@ struct PrincipalEntry {
     tags: BTreeMap<String, String>,
     #[serde(default)]
     policies: Vec<Spanned<String>>,
+    /// The client certificate (subject CN, DNS or URI name) the key is bound to; needs
+    /// `serve --tls-client-ca`.
+    #[serde(default)]
+    certificate: Option<Spanned<String>>,
 }
 
 /// A loaded config.
@@ -399,6 +405,14 @@ impl ServiceConfig {
                     policy,
                 });
             }
+            if let Some(c) = &entry.certificate
+                && c.get_ref().trim().is_empty()
+            {
+                return Err(fail(
+                    at(c.span()),
+                    "certificate must name the client certificate (its subject CN, a DNS or URI name)".into(),
+                ));
+            }
             let principal = Principal::new(
                 arn,
                 profile,
@@ -406,7 +420,8 @@ impl ServiceConfig {
                 secret,
                 Arc::from(policies),
                 &entry.tags,
-            );
+            )
+            .bound_to_certificate(entry.certificate.map(Spanned::into_inner));
             principals.insert(principal.clone());
             by_name.insert(name, principal);
         }

@@ -31,14 +31,17 @@ pub(crate) struct Peer {
     ip: Arc<str>,
     /// The connection is TLS (`aws:SecureTransport`).
     secure: bool,
+    /// The names in the client certificate, on a mutual-TLS connection.
+    client_names: Option<Arc<[String]>>,
 }
 
 impl Peer {
-    pub(crate) fn new(addr: SocketAddr, secure: bool) -> Self {
+    pub(crate) fn new(addr: SocketAddr, secure: bool, client_names: Option<Arc<[String]>>) -> Self {
         Self {
             addr,
             ip: addr.ip().to_string().into(),
             secure,
+            client_names,
         }
     }
 }
@@ -167,6 +170,7 @@ async fn respond(
         addr: peer,
         ip,
         secure,
+        client_names,
     }: Peer,
     request_id: String,
     target: String,
@@ -175,7 +179,17 @@ async fn respond(
     let empty = Bytes::new();
     let (body, processed) = match body {
         Ok(body) => {
-            let processed = process(&state, &parts, &body, peer, secure).await;
+            let processed = process(
+                &state,
+                &parts,
+                &body,
+                Connection {
+                    peer,
+                    secure,
+                    client_names: client_names.as_deref(),
+                },
+            )
+            .await;
             (body, processed)
         }
         Err(e) => (empty, Processed::failed(e)),
@@ -346,8 +360,11 @@ async fn process<'a>(
     state: &'a AppState,
     parts: &http::request::Parts,
     body: &Bytes,
-    peer: SocketAddr,
-    secure: bool,
+    Connection {
+        peer,
+        secure,
+        client_names,
+    }: Connection<'_>,
 ) -> Processed<'a> {
     let target = parts
         .headers
@@ -397,6 +414,11 @@ async fn process<'a>(
         return out;
     };
     out.principal = Some(principal);
+    if let Err(e) = certificate_binding(principal, client_names) {
+        state.throttle.failed(peer.ip(), arrived);
+        out.result = Err(e);
+        return out;
+    }
     let Some(op) = out.op else {
         out.result = Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         return out;
@@ -420,6 +442,42 @@ async fn process<'a>(
         Err(e) => Err(e),
     };
     out
+}
+
+/// What a request's connection says of it.
+#[derive(Clone, Copy)]
+struct Connection<'a> {
+    peer: SocketAddr,
+    /// TLS.
+    secure: bool,
+    /// The names in the client certificate (mutual TLS).
+    client_names: Option<&'a [String]>,
+}
+
+/// A key bound to a client certificate is refused on a connection whose certificate does
+/// not name it: a leaked key is useless without the certificate's private key too.
+fn certificate_binding(
+    principal: &Principal,
+    client_names: Option<&[String]>,
+) -> Result<(), ApiError> {
+    let Some(bound) = &principal.certificate else {
+        return Ok(());
+    };
+    if client_names.is_some_and(|names| names.iter().any(|n| n == bound)) {
+        return Ok(());
+    }
+    let presented = match client_names {
+        None => "no client certificate".to_owned(),
+        Some([]) => "a client certificate without names".to_owned(),
+        Some(names) => format!("a client certificate for {}", names.join(", ")),
+    };
+    Err(ApiError::new(
+        ErrorCode::AccessDenied,
+        format!(
+            "The key of {} is bound to the client certificate {bound}; this connection presented {presented}.",
+            principal.arn
+        ),
+    ))
 }
 
 /// The caller of one request: the principal's policies and keys, and this request's keys

@@ -170,6 +170,10 @@ pub enum StartError {
     #[error("TLS")]
     Tls(#[from] TlsError),
     #[error(
+        "principal {arn} is bound to a client certificate, but client certificates are not required: pass --tls-client-ca"
+    )]
+    CertificateBindingWithoutClientCa { arn: String },
+    #[error(
         "{addr} is not a loopback address, and there is no TLS: secret values and signed requests would cross the network in clear. Pass --tls-cert and --tls-key (`s9-secrets tls init` makes a pair), or --insecure-plaintext if something in front of the service does TLS"
     )]
     PlaintextOnNetwork { addr: SocketAddr },
@@ -329,6 +333,16 @@ impl Server {
         }
         let envelope = Envelope::new(Box::new(provider));
         let (principals, generated) = match (&config.principals, &config.credentials) {
+            (Some(principals), _)
+                if !tls.as_ref().is_some_and(Tls::requires_client_certificates) =>
+            {
+                if let Some(p) = principals.iter().find(|p| p.certificate.is_some()) {
+                    return Err(StartError::CertificateBindingWithoutClientCa {
+                        arn: p.arn.clone(),
+                    });
+                }
+                (principals.clone(), None)
+            }
             (Some(principals), _) => (principals.clone(), None),
             (None, Some(path)) => (
                 Principals::from_credentials_file(path, &config.account_id)?,
@@ -522,10 +536,13 @@ impl Server {
                     let handshake_timeout = self.config.limits.header_timeout;
                     tokio::spawn(async move {
                         let Some(tls) = tls else {
-                            return connection.serve(stream, false).await;
+                            return connection.serve(stream, false, None).await;
                         };
                         match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
-                            Ok(Ok(stream)) => connection.serve(stream, true).await,
+                            Ok(Ok(stream)) => {
+                                let names = tls::client_names(stream.get_ref().1);
+                                connection.serve(stream, true, names).await;
+                            }
                             Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake not completed in time"),
                         }
@@ -576,7 +593,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<I>(self, io: I, secure: bool)
+    async fn serve<I>(self, io: I, secure: bool, client_names: Option<Arc<[String]>>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -587,7 +604,7 @@ impl Connection {
             peer,
         } = self;
         let refusals = Arc::clone(&state);
-        let from = http::Peer::new(peer, secure);
+        let from = http::Peer::new(peer, secure, client_names);
         let service = service_fn(move |req| http::handle(Arc::clone(&state), req, from.clone()));
         if let Err(e) = watcher
             .watch(http.serve_connection(TokioIo::new(io), service))

@@ -29,6 +29,9 @@ pub struct Principal {
     /// `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:username`,
     /// `aws:PrincipalTag/*`.
     pub context: Arc<Context>,
+    /// The client certificate its key is bound to (a subject CN, DNS or URI name the
+    /// certificate must carry): the key is refused on any connection without it.
+    pub certificate: Option<String>,
 }
 
 impl Principal {
@@ -69,7 +72,16 @@ impl Principal {
             secret_key,
             policies,
             context: Arc::new(context),
+            certificate: None,
         }
+    }
+
+    /// This principal, its key usable only on connections whose client certificate names
+    /// `certificate`.
+    #[must_use]
+    pub fn bound_to_certificate(mut self, certificate: Option<String>) -> Self {
+        self.certificate = certificate;
+        self
     }
 }
 
@@ -213,6 +225,10 @@ impl Principals {
 
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Principal> {
+        self.by_key.values()
     }
 }
 

@@ -7,6 +7,10 @@
 //! ([`Tls::watch`]): new handshakes get the new pair, open connections keep theirs. A pair
 //! that does not load (unreadable, not PEM, a key that does not match the certificate)
 //! leaves the one in use, and the service log says why.
+//!
+//! With a client CA ([`TlsSettings::client_ca`]) every client must present a certificate
+//! it signed (mutual TLS); the names in it ([`client_names`]) let a principal's key be
+//! bound to one certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,6 +28,9 @@ pub struct TlsSettings {
     /// The server certificate first, then its intermediates.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// CA certificates (PEM) client certificates must chain to: when set, a client
+    /// certificate is mandatory.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Why a certificate and key could not be used.
@@ -112,6 +119,10 @@ impl ResolvesServerCert for Certificates {
 pub struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
     certificates: Arc<Certificates>,
+    /// SIGHUP, caught from the start: a reload asked for while the service is still
+    /// starting is not its death (the default action) and is not lost.
+    #[cfg(unix)]
+    hangups: Arc<Mutex<Option<tokio::signal::unix::Signal>>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -134,20 +145,52 @@ impl Tls {
             current: RwLock::new(Arc::new(current)),
             read: Mutex::new(read),
         });
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::clone(&certificates) as Arc<dyn ResolvesServerCert>);
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let builder = match &certificates.settings.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let mut roots = rustls::RootCertStore::empty();
+                let read = |e: &dyn std::fmt::Display| TlsError::Read {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                };
+                for cert in CertificateDer::pem_file_iter(path).map_err(|e| read(&e))? {
+                    roots.add(cert.map_err(|e| read(&e))?)?;
+                }
+                if roots.is_empty() {
+                    return Err(TlsError::NoCertificate { path: path.clone() });
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| read(&e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config =
+            builder.with_cert_resolver(Arc::clone(&certificates) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
         Ok(Self {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             certificates,
+            #[cfg(unix)]
+            hangups: Arc::new(Mutex::new(
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+            )),
         })
     }
 
     pub(crate) fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor
+    }
+
+    /// Client certificates are required.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.certificates.settings.client_ca.is_some()
     }
 
     /// Reads the files again; on failure the pair in use stays.
@@ -166,8 +209,14 @@ impl Tls {
     /// Reloads on SIGHUP, and when the files' stamps change (checked every `every`).
     pub(crate) async fn watch(self, every: Duration) {
         #[cfg(unix)]
-        let mut hangups =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut hangups = self
+            .hangups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .or_else(|| {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+            });
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -203,4 +252,28 @@ impl Tls {
             }
         }
     }
+}
+
+/// The names a verified client certificate carries: its subject's common name, and its DNS
+/// and URI subject alternative names. `None` without a client certificate.
+pub(crate) fn client_names(conn: &rustls::ServerConnection) -> Option<Arc<[String]>> {
+    use x509_parser::extensions::GeneralName;
+    let leaf = conn.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let mut names: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) | GeneralName::URI(n) => names.push((*n).to_owned()),
+                _ => {}
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    Some(names.into())
 }

@@ -712,3 +712,135 @@ fn the_systemd_unit_is_valid_and_its_command_line_serves() {
         .status();
     assert!(child.wait().expect("wait").success(), "{}", read_log());
 }
+
+/// A client CA and certificates it signs for `names` (client authentication), written as
+/// `DIR/ca.pem` and `DIR/NAME.pem` / `DIR/NAME.key`.
+fn client_certificates(dir: &Path, names: &[&str]) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "pipeline clients");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    for name in names {
+        let mut params = rcgen::CertificateParams::new(vec![(*name).to_owned()]).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, *name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write");
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_and_binds_keys_to_theirs() {
+    require("python3", &["-c", "import boto3"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let clients = dir.path().join("clients");
+    std::fs::create_dir_all(&clients).expect("mkdir");
+    client_certificates(&clients, &["reader.pipeline", "other.pipeline"]);
+    std::fs::write(
+        dir.path().join("reader.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#,
+    )
+    .expect("policy");
+    let config = crate::harness::admin_config(
+        dir.path(),
+        &["reader"],
+        "[[principal]]\nname = \"reader\"\narn = \"arn:aws:iam::123456789012:role/reader\"\nprofile = \"reader\"\npolicies = [\"reader.json\"]\ncertificate = \"reader.pipeline\"\n",
+    );
+    // Bound keys without client certificates required: refused at start.
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("refused"))
+        .output()
+        .expect("serve");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pass --tls-client-ca"));
+
+    let client_ca = clients.join("ca.pem");
+    let server = TestServer::start_tls(&[
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--tls-client-ca",
+        client_ca.to_str().expect("utf-8"),
+    ]);
+    // Without a client certificate the handshake fails (the Rust SDK has no way to send one).
+    let (id, secret) = crate::harness::read_profile(&dir.path().join("credentials"), "default");
+    let err = server
+        .client_with("us-east-1", &id, &secret)
+        .list_secrets()
+        .send()
+        .await
+        .expect_err("no client certificate");
+    assert!(
+        format!(
+            "{:?}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(&err)
+        )
+        .contains("CertificateRequired"),
+        "{err:?}"
+    );
+
+    let script = r#"
+import json, os, sys, boto3, botocore
+creds = json.loads(os.environ["CREDS"])
+def client(profile, cert):
+    kid, key = creds[profile]
+    return boto3.client("secretsmanager", endpoint_url=os.environ["EP"], region_name="us-east-1",
+        aws_access_key_id=kid, aws_secret_access_key=key, verify=os.environ["CA"],
+        config=botocore.config.Config(retries={"max_attempts": 1},
+            client_cert=None if cert is None else (os.environ["CLIENTS"] + "/" + cert + ".pem",
+                                                   os.environ["CLIENTS"] + "/" + cert + ".key")))
+out = {}
+client("default", "other.pipeline").create_secret(Name="mtls/one", SecretString="v")
+for profile, cert in [("reader", "reader.pipeline"), ("reader", "other.pipeline"), ("reader", None)]:
+    try:
+        client(profile, cert).get_secret_value(SecretId="mtls/one")
+        out[f"{profile} {cert}"] = "ok"
+    except botocore.exceptions.ClientError as e:
+        out[f"{profile} {cert}"] = e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+    except Exception as e:
+        out[f"{profile} {cert}"] = type(e).__name__
+print(json.dumps(out))
+"#;
+    let creds = ["default", "reader"].map(|p| {
+        let (id, secret) = crate::harness::read_profile(&dir.path().join("credentials"), p);
+        (p, [id, secret])
+    });
+    let creds: serde_json::Map<String, serde_json::Value> = creds
+        .into_iter()
+        .map(|(p, pair)| (p.to_owned(), serde_json::json!(pair)))
+        .collect();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .env("EP", server.endpoint())
+        .env("CA", server.ca.as_ref().expect("ca"))
+        .env("CLIENTS", &clients)
+        .env("CREDS", serde_json::Value::Object(creds).to_string())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(seen["reader reader.pipeline"], "ok", "{seen}");
+    assert_eq!(
+        seen["reader other.pipeline"],
+        "AccessDeniedException: The key of arn:aws:iam::123456789012:role/reader is bound to the client certificate reader.pipeline; this connection presented a client certificate for other.pipeline.",
+        "{seen}"
+    );
+    assert_eq!(seen["reader None"], "SSLError", "{seen}");
+}
