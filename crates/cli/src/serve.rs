@@ -91,6 +91,12 @@ pub(crate) struct ServeArgs {
     /// something that does TLS for the service.
     #[arg(long, conflicts_with = "tls_cert")]
     insecure_plaintext: bool,
+    /// A load balancer's address or network (CIDR) whose connections may start with a
+    /// PROXY protocol header (v1 or v2) naming the client, who is then the source of the
+    /// requests (aws:SourceIp, the audit trail). Repeatable; from anyone else a header is
+    /// refused as the garbage it is.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Directory for the store, the master key and (by default) the credentials.
     #[arg(long, default_value = "s9-data", env = "S9_DATA_DIR")]
     data_dir: PathBuf,
@@ -220,6 +226,7 @@ async fn serve(args: ServeArgs, idle_writer: s9_audit::IdleWriter) -> anyhow::Re
                 client_ca: args.tls_client_ca.clone(),
             }),
         insecure_plaintext: args.insecure_plaintext,
+        trusted_proxies: s9_server::TrustedProxies::new(args.trusted_proxies.clone()),
         data_dir: args.data_dir.clone(),
         credentials: args.credentials.clone(),
         principals,

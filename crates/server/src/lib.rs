@@ -14,6 +14,7 @@ mod metrics;
 pub mod notify;
 mod outbound;
 pub mod principals;
+pub mod proxy_protocol;
 pub mod rotation;
 mod throttle;
 pub mod tls;
@@ -35,6 +36,7 @@ use tokio::net::TcpListener;
 pub use config::{ConfigError, ServiceConfig};
 pub use http::ROTATION_FAILURE_HEADER;
 pub use principals::{GeneratedCredentials, Principal, Principals};
+pub use proxy_protocol::TrustedProxies;
 pub use tls::{Tls, TlsError, TlsSettings};
 
 /// Limits that keep a bad client from holding resources.
@@ -107,6 +109,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsSettings>,
     /// Serve plain HTTP on a non-loopback address (warned about at every start).
     pub insecure_plaintext: bool,
+    /// Load balancers whose connections may start with a PROXY protocol header naming the
+    /// client.
+    pub trusted_proxies: TrustedProxies,
     pub data_dir: PathBuf,
     /// A shared-credentials file whose every key is an administrator; `None` means
     /// `DATA_DIR/credentials`, created on first start. Ignored when `principals` is set.
@@ -534,7 +539,26 @@ impl Server {
                     };
                     let tls = self.tls.clone();
                     let handshake_timeout = self.config.limits.header_timeout;
+                    let trusted = self.config.trusted_proxies.clone();
                     tokio::spawn(async move {
+                        let mut connection = connection;
+                        let accepted = tokio::time::timeout(
+                            handshake_timeout,
+                            proxy_protocol::accept(stream, peer, &trusted),
+                        );
+                        let stream = match accepted.await {
+                            Ok(Ok((stream, client))) => {
+                                connection.peer = client;
+                                stream
+                            }
+                            Ok(Err(e)) => {
+                                return tracing::info!(error = %e, %peer, "refused a connection from a trusted proxy");
+                            }
+                            Err(_) => {
+                                return tracing::debug!(%peer, "no PROXY header in time");
+                            }
+                        };
+                        let peer = connection.peer;
                         let Some(tls) = tls else {
                             return connection.serve(stream, false, None).await;
                         };

@@ -14,6 +14,7 @@ mod conformance;
 mod first_hour;
 mod harness;
 mod lambda;
+mod load_balancer;
 mod metrics;
 mod policies;
 mod proxy;

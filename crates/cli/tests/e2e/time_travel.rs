@@ -146,6 +146,7 @@ async fn schedules_windows_overdue_and_business_hours_follow_the_service_clock()
         metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
         tls: None,
         insecure_plaintext: false,
+        trusted_proxies: Default::default(),
         data_dir: data_dir.clone(),
         credentials: None,
         principals: None,
