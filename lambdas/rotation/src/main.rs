@@ -21,6 +21,11 @@ async fn main() -> Result<(), Error> {
     if let Ok(endpoint) = std::env::var("SECRETS_MANAGER_ENDPOINT") {
         config = config.into_builder().endpoint_url(endpoint).build();
     }
+    // A Signal9 Secrets server whose certificate a private CA signed.
+    if let Some(bundle) = s9_client::ca_bundle::from_env() {
+        let client = s9_client::ca_bundle::http_client(&bundle).map_err(Error::from)?;
+        config = config.into_builder().http_client(client).build();
+    }
     let client = aws_sdk_secretsmanager::Client::new(&config);
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<SecretsManagerSecretRotationEvent>| {

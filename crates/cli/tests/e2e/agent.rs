@@ -36,6 +36,8 @@ impl Agent {
             .env_remove("AWS_PROFILE")
             .env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_CA_BUNDLE")
+            .envs(server.ca.as_ref().map(|ca| ("AWS_CA_BUNDLE", ca)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -201,4 +203,24 @@ fn the_agent_refuses_non_loopback_addresses_and_a_missing_token() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no SSRF token"));
+}
+
+/// Upstream over TLS: the agent trusts the server's private CA through `AWS_CA_BUNDLE`, as
+/// the AWS tools do.
+#[tokio::test]
+async fn the_agent_reads_through_tls_with_the_ca_bundle() {
+    let server = TestServer::start_tls(&[]);
+    let value = canary();
+    server
+        .client()
+        .create_secret()
+        .name("agent/tls")
+        .secret_string(&value)
+        .send()
+        .await
+        .expect("create");
+    let agent = Agent::start(&server);
+    let (status, body) = agent.authed("/secretsmanager/get?secretId=agent/tls");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["SecretString"], value.as_str());
 }
