@@ -1,4 +1,6 @@
-//! Every operation through aws-sdk-secretsmanager against the real binary.
+//! Every operation through aws-sdk-secretsmanager against the real binary, over plain HTTP
+//! on loopback and over TLS (the SDK trusting the server's private CA, as `AWS_CA_BUNDLE`
+//! makes it): each scenario runs on both.
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{
@@ -7,13 +9,41 @@ use aws_sdk_secretsmanager::types::{
 
 use crate::harness::{ACCOUNT, TestServer, code, message, token};
 
+/// Each scenario as a test against a plaintext server (`plaintext::…`) and a TLS one
+/// (`tls::…`).
+macro_rules! on_both_transports {
+    ($($name:ident),* $(,)?) => {
+        mod plaintext {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(crate::harness::TestServer::start()).await;
+            })*
+        }
+        mod tls {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(crate::harness::TestServer::start_tls(&[])).await;
+            })*
+        }
+    };
+}
+
+on_both_transports!(
+    create_get_put_and_staging_labels_follow_aws,
+    binary_secrets_partial_arns_and_update_secret,
+    delete_restore_force_and_recovery_windows,
+    tags_filters_sorting_and_pagination,
+    batch_get_reports_per_secret_errors,
+    random_passwords_policies_and_rotation_configuration,
+    regions_are_namespaces_and_replication_copies_between_them,
+    validation_and_token_rules
+);
+
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
 }
 
-#[tokio::test]
-async fn create_get_put_and_staging_labels_follow_aws() {
-    let server = TestServer::start();
+async fn create_get_put_and_staging_labels_follow_aws(server: TestServer) {
     let sm = server.client();
     let v1 = token();
     let created = sm
@@ -171,9 +201,7 @@ async fn create_get_put_and_staging_labels_follow_aws() {
     );
 }
 
-#[tokio::test]
-async fn binary_secrets_partial_arns_and_update_secret() {
-    let server = TestServer::start();
+async fn binary_secrets_partial_arns_and_update_secret(server: TestServer) {
     let sm = server.client();
     let bytes = vec![0u8, 1, 2, 255, 254];
     let created = sm
@@ -282,9 +310,7 @@ async fn binary_secrets_partial_arns_and_update_secret() {
     assert_eq!(code(err), "ValidationException");
 }
 
-#[tokio::test]
-async fn delete_restore_force_and_recovery_windows() {
-    let server = TestServer::start();
+async fn delete_restore_force_and_recovery_windows(server: TestServer) {
     let sm = server.client();
     sm.create_secret()
         .name("gone")
@@ -413,9 +439,7 @@ async fn delete_restore_force_and_recovery_windows() {
     );
 }
 
-#[tokio::test]
-async fn tags_filters_sorting_and_pagination() {
-    let server = TestServer::start();
+async fn tags_filters_sorting_and_pagination(server: TestServer) {
     let sm = server.client();
     for i in 0..7 {
         sm.create_secret()
@@ -552,9 +576,7 @@ async fn tags_filters_sorting_and_pagination() {
     assert_eq!(code(err), "InvalidNextTokenException");
 }
 
-#[tokio::test]
-async fn batch_get_reports_per_secret_errors() {
-    let server = TestServer::start();
+async fn batch_get_reports_per_secret_errors(server: TestServer) {
     let sm = server.client();
     sm.create_secret()
         .name("b/1")
@@ -608,9 +630,7 @@ async fn batch_get_reports_per_secret_errors() {
     assert!(out.next_token().is_some());
 }
 
-#[tokio::test]
-async fn random_passwords_policies_and_rotation_configuration() {
-    let server = TestServer::start();
+async fn random_passwords_policies_and_rotation_configuration(server: TestServer) {
     let sm = server.client();
     let pw = sm
         .get_random_password()
@@ -755,9 +775,7 @@ async fn random_passwords_policies_and_rotation_configuration() {
     assert_eq!(desc.rotation_enabled(), Some(false));
 }
 
-#[tokio::test]
-async fn regions_are_namespaces_and_replication_copies_between_them() {
-    let server = TestServer::start();
+async fn regions_are_namespaces_and_replication_copies_between_them(server: TestServer) {
     let east = server.client_in("us-east-1");
     let west = server.client_in("eu-west-1");
     east.create_secret()
@@ -890,9 +908,7 @@ async fn regions_are_namespaces_and_replication_copies_between_them() {
     assert_eq!(code(err), "ResourceNotFoundException");
 }
 
-#[tokio::test]
-async fn validation_and_token_rules() {
-    let server = TestServer::start();
+async fn validation_and_token_rules(server: TestServer) {
     let sm = server.client();
     let err = sm
         .create_secret()
