@@ -760,6 +760,11 @@ fn scan(path: &Path) -> Result<Scanned, AuditError> {
     })
 }
 
+/// The highest file number `entries` name (0 for none).
+fn highest_number(entries: &[LogFileEntry]) -> u64 {
+    entries.iter().filter_map(|f| f.number).max().unwrap_or(0)
+}
+
 /// The signing key; created only for a trail that no key has signed yet (a missing key is
 /// never replaced silently: the trail would end up signed by two keys).
 fn open_signer(config: &AuditConfig) -> Result<Signer, AuditError> {
@@ -797,13 +802,7 @@ impl Writer {
                 continue;
             };
             listed.extend(body.log_files.iter().map(|f| f.file.clone()));
-            numbered = numbered.max(
-                body.log_files
-                    .iter()
-                    .filter_map(|f| f.number)
-                    .max()
-                    .unwrap_or(0),
-            );
+            numbered = numbered.max(highest_number(&body.log_files));
             signed_by = Some(body.public_key_fingerprint.clone());
             last_digest = Some((
                 files::file_name(path),
@@ -818,13 +817,7 @@ impl Writer {
             && let Ok(file) = serde_json::from_slice::<CheckpointFile<'_>>(&bytes)
             && let Ok(body) = serde_json::from_str::<CheckpointBody>(file.checkpoint.get())
         {
-            numbered = numbered.max(
-                body.log_files
-                    .iter()
-                    .filter_map(|f| f.number)
-                    .max()
-                    .unwrap_or(0),
-            );
+            numbered = numbered.max(highest_number(&body.log_files));
             signed_by = Some(body.public_key_fingerprint);
         }
         let mut pending = Vec::new();

@@ -985,17 +985,7 @@ async fn the_operator_cannot_grant_itself_the_keys() {
     let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::123456789012:user/operator"},
         "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
-    operator
-        .put_resource_policy()
-        .secret_id(name)
-        .resource_policy(grant.to_string())
-        .send()
-        .await
-        .expect("put");
-    let err = operator
-        .get_secret_value()
-        .secret_id(name)
-        .send()
+    let err = put_policy_then_read(&operator, name, &grant)
         .await
         .expect_err("still no read");
     assert!(
@@ -1348,20 +1338,9 @@ async fn who_can_names_the_escalation_and_its_calls_work() {
     let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::123456789012:user/operator"},
         "Action": "secretsmanager:*", "Resource": "*"}]});
-    operator
-        .put_resource_policy()
-        .secret_id(name)
-        .resource_policy(grant.to_string())
-        .block_public_policy(true)
-        .send()
+    let got = put_policy_then_read(&operator, name, &grant)
         .await
-        .expect("the call who-can named");
-    let got = operator
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .expect("then the read");
+        .expect("the call who-can named, then the read");
     assert_eq!(got.secret_string(), Some(value.as_str()));
 }
 
@@ -1396,4 +1375,26 @@ async fn deploy_the_example_secret(
         .await
         .expect("the example's resource policy");
     name
+}
+
+/// `client` puts `policy` on `name` (which must succeed), then reads the value.
+async fn put_policy_then_read(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    policy: &serde_json::Value,
+) -> Result<
+    aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+    aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
+    >,
+> {
+    client
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(policy.to_string())
+        .block_public_policy(true)
+        .send()
+        .await
+        .expect("put the resource policy");
+    client.get_secret_value().secret_id(name).send().await
 }
