@@ -43,11 +43,15 @@ pub(crate) fn generate(req: &GetRandomPasswordRequest) -> Result<Zeroizing<Strin
             classes.push(keep(set));
         }
     }
-    if req.include_space == Some(true) {
-        classes.push(keep(" "));
-    }
     classes.retain(|c| !c.is_empty());
-    let all: Vec<char> = classes.iter().flatten().copied().collect();
+    // A space may appear, but RequireEachIncludedType covers only the four character
+    // classes (as on AWS: length 4 with IncludeSpace succeeds).
+    let space = if req.include_space == Some(true) {
+        keep(" ")
+    } else {
+        Vec::new()
+    };
+    let all: Vec<char> = classes.iter().flatten().chain(&space).copied().collect();
     if all.is_empty() {
         return Err(ApiError::invalid_parameter(
             "The password length can't be satisfied: all characters are excluded.",
@@ -100,12 +104,24 @@ mod tests {
                 .all(|c| (c.is_ascii_lowercase() || c.is_ascii_digit()) && !"abc".contains(c))
         );
         assert!(p.chars().any(|c| c.is_ascii_digit()));
+        // Spaces are allowed, not required: length 4 with four types and a space works.
         let req = GetRandomPasswordRequest {
-            password_length: Some(50),
+            password_length: Some(4),
             include_space: Some(true),
             ..Default::default()
         };
-        assert!(generate(&req).expect("password").contains(' '));
+        assert_eq!(generate(&req).expect("password").chars().count(), 4);
+        let req = GetRandomPasswordRequest {
+            password_length: Some(64),
+            include_space: Some(true),
+            exclude_uppercase: Some(true),
+            exclude_numbers: Some(true),
+            exclude_punctuation: Some(true),
+            exclude_characters: Some("bcdefghijklmnopqrstuvwxyz".into()),
+            ..Default::default()
+        };
+        let p = generate(&req).expect("password");
+        assert!(p.chars().all(|c| c == 'a' || c == ' ') && p.contains(' ') && p.contains('a'));
         let none = GetRandomPasswordRequest {
             exclude_lowercase: Some(true),
             exclude_uppercase: Some(true),

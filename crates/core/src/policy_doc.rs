@@ -5,13 +5,15 @@ use s9_policy::{Effect, Policy, PolicyKind};
 use s9_wire::shapes::ValidationErrorEntry;
 use s9_wire::{ApiError, ErrorCode};
 
-/// Parses a resource policy; a malformed one is MalformedPolicyDocumentException with the
-/// JSON path and reason.
+/// Parses a resource policy; a malformed one is MalformedPolicyDocumentException with
+/// AWS's text, and the JSON path and reason of the problem in the service log (and from
+/// `s9-secrets policy validate`).
 pub(crate) fn parse(text: &str) -> Result<Policy, ApiError> {
     Policy::parse(text, PolicyKind::Resource).map_err(|e| {
+        tracing::info!(problem = %e, "malformed resource policy");
         ApiError::new(
             ErrorCode::MalformedPolicyDocument,
-            format!("This resource policy contains an unsupported format: {e}"),
+            "This policy has invalid syntax.",
         )
     })
 }
@@ -78,22 +80,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn malformed_documents_name_the_problem() {
+    fn malformed_documents_get_the_answer_aws_gives() {
         let err = parse(r#"{"Statement":{"Effect":"Maybe","Action":"*","Principal":"*"}}"#)
             .expect_err("effect");
         assert_eq!(err.code, ErrorCode::MalformedPolicyDocument);
-        assert!(
-            err.message.contains("$.Statement.Effect"),
-            "{}",
-            err.message
-        );
+        assert_eq!(err.message, "This policy has invalid syntax.");
         assert!(parse("not json").is_err());
-        assert!(
-            parse(r#"{"Statement":{"Effect":"Allow","Action":"*"}}"#)
-                .expect_err("no principal")
-                .message
-                .contains("Principal")
-        );
+        assert!(parse(r#"{"Statement":{"Effect":"Allow","Action":"*"}}"#).is_err());
     }
 
     #[test]

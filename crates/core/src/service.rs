@@ -594,6 +594,22 @@ impl Service {
                         "You can't create this secret because a secret with this name is already scheduled for deletion.",
                     ));
                 }
+                // A retried create (same token, same value) succeeds as the first did;
+                // the same token with another value is a conflict, as for PutSecretValue.
+                if let (Some(token), Some(p)) = (&version_id, &payload)
+                    && let Some(sealed) = existing.values.get(token)
+                {
+                    let existing_arn = &existing.record.arn;
+                    if !same_payload(&self.open(existing_arn, token, sealed)?, p) {
+                        return Err(token_in_use(token, existing_arn));
+                    }
+                    return Ok(SecretRef {
+                        arn: Some(existing_arn.clone()),
+                        name: Some(name.clone()),
+                        version_id: Some(token.clone()),
+                        ..SecretRef::default()
+                    });
+                }
                 return Err(ApiError::new(ErrorCode::ResourceExists, format!("The operation failed because the secret {name} already exists.")));
             }
             let mut record = SecretRecord {
@@ -634,7 +650,8 @@ impl Service {
             Ok(SecretRef {
                 arn: Some(arn.clone()),
                 name: Some(name.clone()),
-                version_id: version_id.clone(),
+                // A secret created without a value has no version (whatever token came).
+                version_id: version_id.clone().filter(|_| payload.is_some()),
                 replication_status: (!record.replicas.is_empty()).then(|| replication_status(record)),
                 ..SecretRef::default()
             })
@@ -941,10 +958,7 @@ impl Service {
             };
             let current = self.open(arn, token, sealed)?;
             if !same_payload(&current, payload) {
-                return Err(ApiError::new(
-                    ErrorCode::ResourceExists,
-                    "You can't modify an existing version, you can only create a new version.",
-                ));
+                return Err(token_in_use(token, arn));
             }
             return Ok(existing.clone());
         }
@@ -1209,15 +1223,17 @@ impl Service {
         req: DeleteSecretRequest,
     ) -> Result<SecretRef, ApiError> {
         let force = req.force_delete_without_recovery.unwrap_or(false);
-        if force && req.recovery_window_in_days.is_some() {
-            return Err(ApiError::invalid_parameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
-            ));
-        }
+        // As AWS orders them: the window's range first (0 is out of it, with or without
+        // ForceDeleteWithoutRecovery), then the two together, then the secret.
         let window = req.recovery_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&window) {
             return Err(ApiError::invalid_parameter(
                 "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
+        if force && req.recovery_window_in_days.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
             ));
         }
         let secret_id = req.secret_id.unwrap_or_default();
@@ -1230,22 +1246,56 @@ impl Service {
             keys.set("secretsmanager:RecoveryWindowInDays", window.to_string());
         }
         self.mutate(|state, now, changes| {
-            let entry = self.authorized_mut(caller, "secretsmanager:DeleteSecret", state, region, &secret_id, &keys)?;
+            self.authorize_id(
+                caller,
+                "secretsmanager:DeleteSecret",
+                state,
+                region,
+                &secret_id,
+                &keys,
+            )?;
+            let entry = match lookup_mut(state, region, &self.account_id, &secret_id) {
+                Ok(entry) => entry,
+                // AWS answers a forced delete of a secret that does not exist as if it had
+                // deleted it (deletes are idempotent), and deletes nothing.
+                Err(e) if force && e.code == ErrorCode::ResourceNotFound => {
+                    let arn = if secret_id.starts_with("arn:") {
+                        secret_id.clone()
+                    } else {
+                        self.arn(region, &secret_id, &self.random_suffix()?)
+                    };
+                    return Ok(SecretRef {
+                        arn: Some(arn),
+                        name: Some(secret_id.clone()),
+                        deletion_date: Some(now),
+                        ..SecretRef::default()
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let record = &mut entry.record;
             if record.is_replica() {
-                return Err(ApiError::invalid_request(REPLICA_MESSAGE));
+                return Err(ApiError::invalid_parameter(REPLICA_MESSAGE));
             }
             if !record.replicas.is_empty() {
-                return Err(ApiError::invalid_request(format!(
-                    "You can't delete secret {} that has replicas. First remove the replica Regions.",
-                    record.name
+                let mut regions: Vec<&str> =
+                    record.replicas.iter().map(|r| r.region.as_str()).collect();
+                regions.sort_unstable();
+                return Err(ApiError::invalid_parameter(format!(
+                    "You can't delete secret {} that still has replica regions [{}].",
+                    record.arn,
+                    regions.join(", ")
                 )));
             }
             if record.is_deleted() && !force {
                 return Err(ApiError::invalid_request(DELETED_MESSAGE));
             }
             let (arn, name) = (record.arn.clone(), record.name.clone());
-            let deletion_date = if force { now } else { now + f64::from(u32::try_from(window).unwrap_or(30)) * 86_400.0 };
+            let deletion_date = if force {
+                now
+            } else {
+                now + f64::from(u32::try_from(window).unwrap_or(30)) * 86_400.0
+            };
             if force {
                 remove_secret(state, region, &arn, changes);
             } else {
@@ -1254,7 +1304,12 @@ impl Service {
                 record.last_changed = now;
                 changes.save(record);
             }
-            Ok(SecretRef { arn: Some(arn), name: Some(name), deletion_date: Some(deletion_date), ..SecretRef::default() })
+            Ok(SecretRef {
+                arn: Some(arn),
+                name: Some(name),
+                deletion_date: Some(deletion_date),
+                ..SecretRef::default()
+            })
         })
         .await
     }
@@ -1276,7 +1331,7 @@ impl Service {
             )?;
             let record = &mut entry.record;
             if record.is_replica() {
-                return Err(ApiError::invalid_request(REPLICA_MESSAGE));
+                return Err(ApiError::invalid_parameter(REPLICA_MESSAGE));
             }
             if record.is_deleted() {
                 record.deleted = None;
@@ -1781,9 +1836,7 @@ impl Service {
         for rr in regions {
             let target = rr.region.clone().unwrap_or_default();
             if target == region {
-                return Err(ApiError::invalid_parameter(
-                    "Invalid replica region: a secret can't be replicated to its own Region.",
-                ));
+                return Err(ApiError::invalid_parameter("Invalid replica region."));
             }
         }
         let name = state.regions[region].secrets[arn].record.name.clone();
@@ -1907,6 +1960,16 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// A request token that names an existing version, with another value.
+fn token_in_use(token: &str, arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceExists,
+        format!(
+            "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {arn}."
+        ),
+    )
 }
 
 fn same_payload(a: &SecretPayload, b: &SecretPayload) -> bool {
@@ -2064,7 +2127,7 @@ fn writable<'a>(
         return Err(ApiError::invalid_request(DELETED_MESSAGE));
     }
     if entry.record.is_replica() {
-        return Err(ApiError::invalid_request(REPLICA_MESSAGE));
+        return Err(ApiError::invalid_parameter(REPLICA_MESSAGE));
     }
     Ok(entry)
 }

@@ -149,7 +149,7 @@ impl Versions {
                     && remove_from.is_none()
                 {
                     return Err(ApiError::invalid_parameter(format!(
-                        "The staging label {stage} is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
+                        "The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
                         self.0[h].id
                     )));
                 }

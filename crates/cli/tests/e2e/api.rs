@@ -36,7 +36,8 @@ on_both_transports!(
     batch_get_reports_per_secret_errors,
     random_passwords_policies_and_rotation_configuration,
     regions_are_namespaces_and_replication_copies_between_them,
-    validation_and_token_rules
+    validation_and_token_rules,
+    answers_where_aws_was_seen_to_differ,
 );
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -836,7 +837,11 @@ async fn regions_are_namespaces_and_replication_copies_between_them(server: Test
         .send()
         .await
         .expect_err("replica is read-only");
-    assert_eq!(code(err), "InvalidRequestException");
+    assert_eq!(
+        message(&err),
+        "Operation not permitted on a replica secret. Call must be made in primary secret's region."
+    );
+    assert_eq!(code(err), "InvalidParameterException");
     let desc = west
         .describe_secret()
         .secret_id("shared")
@@ -851,7 +856,13 @@ async fn regions_are_namespaces_and_replication_copies_between_them(server: Test
         .send()
         .await
         .expect_err("has replicas");
-    assert_eq!(code(err), "InvalidRequestException");
+    assert!(
+        message(&err).starts_with("You can't delete secret arn:aws:secretsmanager:us-east-1:")
+            && message(&err).ends_with(" that still has replica regions [eu-west-1]."),
+        "{}",
+        message(&err)
+    );
+    assert_eq!(code(err), "InvalidParameterException");
     west.stop_replication_to_replica()
         .secret_id("shared")
         .send()
@@ -956,4 +967,193 @@ async fn validation_and_token_rules(server: TestServer) {
         .await
         .expect_err("none");
     assert_eq!(code(err), "ResourceNotFoundException");
+}
+
+/// The cases issue 21 found answered differently from AWS, each as AWS answers it.
+async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
+    let sm = server.client();
+    // A forced delete of a secret that does not exist succeeds and deletes nothing.
+    let gone = sm
+        .delete_secret()
+        .secret_id("parity/never-was")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("idempotent forced delete");
+    assert_eq!(gone.name(), Some("parity/never-was"));
+    assert!(
+        gone.arn()
+            .is_some_and(|a| a.contains(":secret:parity/never-was-"))
+    );
+    assert!(gone.deletion_date().is_some());
+    // The window's range is checked first, before the secret and before "not both".
+    let err = sm
+        .delete_secret()
+        .secret_id("parity/never-was")
+        .force_delete_without_recovery(true)
+        .recovery_window_in_days(0)
+        .send()
+        .await
+        .expect_err("0 days");
+    assert_eq!(
+        message(&err),
+        "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+    );
+    assert_eq!(code(err), "InvalidParameterException");
+
+    // A secret created without a value has no version, whatever token the SDK sent.
+    let empty = sm
+        .create_secret()
+        .name("parity/empty")
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(empty.version_id(), None);
+
+    // CreateSecret again with the same token: the same value succeeds and changes nothing;
+    // another value names the token.
+    let t = token();
+    let first = sm
+        .create_secret()
+        .name("parity/token")
+        .secret_string("one")
+        .client_request_token(&t)
+        .send()
+        .await
+        .expect("create");
+    let again = sm
+        .create_secret()
+        .name("parity/token")
+        .secret_string("one")
+        .client_request_token(&t)
+        .send()
+        .await
+        .expect("a retried create");
+    assert_eq!(
+        (again.arn(), again.name(), again.version_id()),
+        (first.arn(), Some("parity/token"), Some(t.as_str()))
+    );
+    let arn = first.arn().expect("arn").to_owned();
+    let in_use = format!(
+        "You can't use ClientRequestToken {t} because that value is already in use for a version of secret {arn}."
+    );
+    let err = sm
+        .create_secret()
+        .name("parity/token")
+        .secret_string("two")
+        .client_request_token(&t)
+        .send()
+        .await
+        .expect_err("same token, other value");
+    assert_eq!(
+        (message(&err), code(err)),
+        (in_use.clone(), "ResourceExistsException".to_owned())
+    );
+    let err = sm
+        .create_secret()
+        .name("parity/token")
+        .secret_string("two")
+        .send()
+        .await
+        .expect_err("exists");
+    assert_eq!(
+        message(&err),
+        "The operation failed because the secret parity/token already exists."
+    );
+    // PutSecretValue and UpdateSecret with that token and another value say the same.
+    let err = sm
+        .put_secret_value()
+        .secret_id("parity/token")
+        .secret_string("three")
+        .client_request_token(&t)
+        .send()
+        .await
+        .expect_err("put");
+    assert_eq!(
+        (message(&err), code(err)),
+        (in_use.clone(), "ResourceExistsException".to_owned())
+    );
+    let err = sm
+        .update_secret()
+        .secret_id("parity/token")
+        .secret_string("three")
+        .client_request_token(&t)
+        .send()
+        .await
+        .expect_err("update");
+    assert_eq!(
+        (message(&err), code(err)),
+        (in_use, "ResourceExistsException".to_owned())
+    );
+
+    // Moving AWSCURRENT without naming the version it leaves.
+    let second = sm
+        .put_secret_value()
+        .secret_id("parity/token")
+        .secret_string("four")
+        .client_request_token(token())
+        .send()
+        .await
+        .expect("put");
+    let err = sm
+        .update_secret_version_stage()
+        .secret_id("parity/token")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&t)
+        .send()
+        .await
+        .expect_err("no RemoveFromVersionId");
+    assert_eq!(
+        message(&err),
+        format!(
+            "The parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
+            second.version_id().expect("version")
+        )
+    );
+    assert_eq!(code(err), "InvalidParameterException");
+
+    // A replica in the secret's own region.
+    let err = sm
+        .replicate_secret_to_regions()
+        .secret_id("parity/token")
+        .add_replica_regions(ReplicaRegionType::builder().region("us-east-1").build())
+        .send()
+        .await
+        .expect_err("own region");
+    assert_eq!(
+        (message(&err), code(err)),
+        (
+            "Invalid replica region.".to_owned(),
+            "InvalidParameterException".to_owned()
+        )
+    );
+
+    // A space may be included, but each type required covers only the four classes.
+    let password = sm
+        .get_random_password()
+        .password_length(4)
+        .include_space(true)
+        .send()
+        .await
+        .expect("length 4 with a space allowed");
+    assert_eq!(
+        password.random_password().map(|p| p.chars().count()),
+        Some(4)
+    );
+
+    // A malformed resource policy.
+    let err = sm
+        .put_resource_policy()
+        .secret_id("parity/token")
+        .resource_policy(r#"{"Statement": 5}"#)
+        .send()
+        .await
+        .expect_err("malformed");
+    assert_eq!(
+        (message(&err), code(err)),
+        (
+            "This policy has invalid syntax.".to_owned(),
+            "MalformedPolicyDocumentException".to_owned()
+        )
+    );
 }
