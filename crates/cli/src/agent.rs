@@ -164,20 +164,21 @@ fn error_reply(status: StatusCode, code: &str, message: &str) -> Reply {
 
 impl Agent {
     async fn handle<B>(&self, req: &Request<B>) -> Reply {
-        if req.method() != Method::GET {
-            return reply(StatusCode::METHOD_NOT_ALLOWED, "Not allowed");
-        }
         let path = req.uri().path();
-        if path == "/ping" {
+        if path == "/ping" && req.method() == Method::GET {
             return reply(StatusCode::OK, "healthy");
         }
         if req.headers().contains_key("x-forwarded-for") {
             tracing::warn!("rejected a forwarded request");
             return reply(StatusCode::BAD_REQUEST, "Forwarded");
         }
+        // The token first, as AWS's agent checks it: a POST without one is 403, not 405.
         if !self.token_ok(req.headers()) {
             tracing::warn!("rejected a request without the SSRF token");
             return reply(StatusCode::FORBIDDEN, "Bad Token");
+        }
+        if req.method() != Method::GET {
+            return reply(StatusCode::METHOD_NOT_ALLOWED, "Not allowed");
         }
         let query = Query::parse(req.uri().query().unwrap_or(""));
         let secret_id = match (path, path.strip_prefix("/v1/")) {
@@ -197,17 +198,22 @@ impl Agent {
             (None, Some(stage)) => Version::Stage(Cow::Owned(stage)),
             (None, None) => Version::CURRENT,
         };
-        if query.refresh_now {
-            self.cache.invalidate(&secret_id);
-        }
-        match self.cache.get_value(&secret_id, &version).await {
+        // refreshNow asks Secrets Manager whatever is cached, and its failure is the answer
+        // (never the cached value), as AWS's agent does.
+        let read = if query.refresh_now {
+            self.cache.refresh_value(&secret_id, &version).await
+        } else {
+            self.cache.get_value(&secret_id, &version).await
+        };
+        match read {
             Ok(value) => {
                 let mut body = serde_json::json!({
                     "ARN": value.arn,
                     "Name": value.name,
                     "VersionId": value.version_id,
                     "VersionStages": value.version_stages,
-                    "CreatedDate": value.created_date,
+                    // A string of seconds with milliseconds, as AWS's agent writes it.
+                    "CreatedDate": value.created_date.map(|t| format!("{t:.3}")),
                 });
                 if let Some(s) = value.secret_string() {
                     body["SecretString"] = s.expose_secret().into();

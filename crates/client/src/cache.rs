@@ -319,6 +319,28 @@ impl SecretsCache {
             .await
     }
 
+    /// Asks Secrets Manager for the version now, whatever is cached (the AWS agent's
+    /// `refreshNow=true`): a good answer replaces the cached one; a failure is returned as
+    /// it is and leaves the cache as it was (never the cached value instead). Not
+    /// rate-limited, nor held back by an open circuit: the caller asked for exactly this.
+    pub async fn refresh_value(
+        &self,
+        secret_id: &str,
+        version: &Version,
+    ) -> Result<Arc<SecretValue>, Error> {
+        let slot = self.slot(secret_id, version, TypeId::of::<SecretValue>());
+        let _flight = slot.flight.lock().await;
+        self.inner
+            .counters
+            .forced_refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        let value: Decoded = Arc::new(self.fetch(secret_id, version).await?);
+        let now = self.inner.clock.now();
+        slot.good
+            .store(Some(Arc::new(self.good(Arc::clone(&value), now))));
+        Ok(downcast(value))
+    }
+
     /// Forces the next read of `secret_id` to go to the backend — call it when a provider
     /// rejected the credentials you got. Rate-limited: returns false (and changes nothing)
     /// if a forced refresh of this secret happened less than `min_forced_refresh_interval`

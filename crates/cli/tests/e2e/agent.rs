@@ -106,7 +106,7 @@ impl Drop for Agent {
 
 #[tokio::test]
 async fn the_agent_answers_like_the_aws_secrets_manager_agent() {
-    let server = TestServer::start();
+    let mut server = TestServer::start();
     let value = canary();
     server
         .client()
@@ -129,7 +129,13 @@ async fn the_agent_answers_like_the_aws_secrets_manager_agent() {
             .as_str()
             .is_some_and(|a| a.starts_with("arn:aws:secretsmanager:"))
     );
-    assert!(body["CreatedDate"].is_f64());
+    // A string of seconds with milliseconds, as AWS's agent writes it.
+    let created = body["CreatedDate"].as_str().expect("a string");
+    let (secs, millis) = created.split_once('.').expect("seconds.millis");
+    assert!(
+        secs.parse::<u64>().is_ok() && millis.len() == 3 && millis.parse::<u16>().is_ok(),
+        "{created}"
+    );
 
     let (status, path_style) =
         agent.authed("/v1/signal9-advisor%2Fapi-credentials?versionStage=AWSCURRENT");
@@ -183,6 +189,48 @@ async fn the_agent_answers_like_the_aws_secrets_manager_agent() {
         &[("X-Aws-Parameters-Secrets-Token", &agent.token)],
     );
     assert_eq!(status, 405);
+    // The token is checked before the method.
+    assert_eq!(agent.get("POST", target, &[]).0, 403);
+
+    // refreshNow always asks the service, however often.
+    for n in 0..2 {
+        let newer = canary();
+        server
+            .client()
+            .put_secret_value()
+            .secret_id("signal9-advisor/api-credentials")
+            .secret_string(&newer)
+            .send()
+            .await
+            .expect("put");
+        let (status, cached) = agent.authed(target);
+        assert_eq!(
+            (
+                status,
+                cached["SecretString"].as_str() == Some(newer.as_str())
+            ),
+            (200, false),
+            "cached ({n})"
+        );
+        let (status, fresh) = agent.authed(&format!("{target}&refreshNow=true"));
+        assert_eq!(
+            (status, fresh["SecretString"].as_str()),
+            (200, Some(newer.as_str())),
+            "refreshed ({n})"
+        );
+    }
+    // The service unreachable: refreshNow answers the failure, and the cache keeps what it
+    // had for the reads that do not ask for a refresh.
+    let (_, before) = agent.authed(target);
+    server.kill9();
+    let (status, failed) = agent.authed(&format!("{target}&refreshNow=true"));
+    assert!(status >= 500, "{status} {failed}");
+    assert!(failed.get("SecretString").is_none());
+    let (status, after) = agent.authed(target);
+    assert_eq!(
+        (status, &after["SecretString"]),
+        (200, &before["SecretString"])
+    );
 }
 
 #[test]
