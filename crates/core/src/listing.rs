@@ -70,7 +70,7 @@ fn value_matches(key: FilterKey, value: &str, record: &SecretRecord) -> bool {
         None => (false, value),
     };
     let hit = match key {
-        FilterKey::Name => record.name.starts_with(value),
+        FilterKey::Name => words_match(value, &record.name),
         FilterKey::Description => record
             .description
             .as_deref()
@@ -90,28 +90,59 @@ fn value_matches(key: FilterKey, value: &str, record: &SecretRecord) -> bool {
             .owning_service
             .as_deref()
             .is_some_and(|s| s.starts_with(value)),
-        FilterKey::All => {
-            let words: Vec<String> = value.split_whitespace().map(str::to_lowercase).collect();
-            let attributes = all_attributes(record);
-            !words.is_empty()
-                && words.iter().all(|w| {
-                    attributes.iter().any(|a| {
-                        a.starts_with(w.as_str())
-                            || a.split(|c: char| !c.is_alphanumeric())
-                                .any(|part| part.starts_with(w.as_str()))
-                    })
-                })
-        }
+        FilterKey::All => all_attributes(record)
+            .iter()
+            .any(|attribute| words_match(value, attribute)),
     };
     hit != negate
 }
 
-/// Every word of `value` is a case-insensitive prefix of some word of `text` (so
-/// "a secret" matches "an secret" but not "asecret").
+/// Every word of `value` is a case-insensitive prefix of some word of `text`, words as
+/// [`words`] splits them ("d t" matches "DescTwo"; "company" matches "uat/COMPANY/x" but not
+/// "uat/COMPANYthings/x", whose words are "compan" and "ythings").
 fn words_match(value: &str, text: &str) -> bool {
-    let text: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-    let mut words = value.split_whitespace().map(str::to_lowercase).peekable();
-    words.peek().is_some() && words.all(|w| text.iter().any(|t| t.starts_with(&w)))
+    let text = words(text);
+    let filter = words(value);
+    !filter.is_empty()
+        && filter
+            .iter()
+            .all(|w| text.iter().any(|t| t.starts_with(w.as_str())))
+}
+
+/// The words Secrets Manager's search sees in `text`, lowercased: a word ends at any
+/// character that is not a letter or digit, between a letter and a digit, where a lowercase
+/// letter is followed by an uppercase one ("Desc|Two"), and before the last capital of a
+/// run of capitals followed by a lowercase letter ("COMPAN|Ythings").
+fn words(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        if let Some(&prev) = i.checked_sub(1).and_then(|p| chars.get(p))
+            && prev.is_alphanumeric()
+        {
+            let next = chars.get(i + 1).copied();
+            let boundary = prev.is_alphabetic() != c.is_alphabetic()
+                || (prev.is_lowercase() && c.is_uppercase())
+                || (prev.is_uppercase()
+                    && c.is_uppercase()
+                    && next.is_some_and(char::is_lowercase));
+            if boundary && !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+        }
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
 }
 
 fn primary_region(record: &SecretRecord) -> Option<&str> {
@@ -121,15 +152,16 @@ fn primary_region(record: &SecretRecord) -> Option<&str> {
         .or_else(|| (!record.replicas.is_empty()).then_some(record.region.as_str()))
 }
 
-fn all_attributes(record: &SecretRecord) -> Vec<String> {
-    let mut out = vec![record.name.to_lowercase()];
-    out.extend(record.description.iter().map(|d| d.to_lowercase()));
+/// The attributes the `all` filter searches, each on its own.
+fn all_attributes(record: &SecretRecord) -> Vec<&str> {
+    let mut out = vec![record.name.as_str()];
+    out.extend(record.description.as_deref());
     for (k, v) in record.tags.iter().flatten() {
-        out.push(k.to_lowercase());
-        out.push(v.to_lowercase());
+        out.push(k);
+        out.push(v);
     }
-    out.extend(primary_region(record).map(str::to_lowercase));
-    out.extend(record.owning_service.iter().map(|s| s.to_lowercase()));
+    out.extend(primary_region(record));
+    out.extend(record.owning_service.as_deref());
     out
 }
 
@@ -196,6 +228,42 @@ impl Page {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{end}"))
         });
         (&items[start..end], next)
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::{words, words_match};
+
+    #[test]
+    fn words_split_as_aws_search_does() {
+        assert_eq!(words("DescTwo"), ["desc", "two"]);
+        assert_eq!(
+            words("uat/COMPANYthings/x"),
+            ["uat", "compan", "ythings", "x"]
+        );
+        assert_eq!(words("key2Rotate_v10"), ["key", "2", "rotate", "v", "10"]);
+        assert!(words_match("d t", "DescTwo"));
+        for name in [
+            "prod/AppBeta/x",
+            "prod_AppBeta_x",
+            "prod+AppBeta+x",
+            "prod=AppBeta=x",
+            "prod.AppBeta.x",
+            "prod@AppBeta@x",
+            "prod-AppBeta-x",
+        ] {
+            assert!(words_match("Beta", name), "{name}");
+        }
+        assert!(words_match("company", "uat/COMPANY/x"));
+        assert!(!words_match("company", "uat/COMPANYthings/x"));
+        assert!(words_match("Ythings", "uat/COMPANYthings/x"));
+        for nothing in ["things", "pany", "ret"] {
+            assert!(
+                !words_match(nothing, "uat/COMPANYthings/secret"),
+                "{nothing}"
+            );
+        }
     }
 }
 

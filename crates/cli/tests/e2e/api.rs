@@ -1141,6 +1141,66 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         Some(4)
     );
 
+    // Filters match words, split as AWS's search splits them.
+    for (name, description) in [
+        ("words/uat/COMPANY/x", "DescTwo"),
+        ("words/uat/COMPANYthings/x", "plain"),
+        ("words/prod/AppBeta/x", "plain"),
+        ("words/prod_AppBeta_y", "plain"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .description(description)
+            .send()
+            .await
+            .expect("create");
+    }
+    let listed = |key: FilterNameStringType, value: &'static str| {
+        let sm = sm.clone();
+        async move {
+            let mut names: Vec<String> = sm
+                .list_secrets()
+                .filters(
+                    Filter::builder()
+                        .key(FilterNameStringType::Name)
+                        .values("words")
+                        .build(),
+                )
+                .filters(Filter::builder().key(key).values(value).build())
+                .send()
+                .await
+                .expect("list")
+                .secret_list()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(
+        listed(FilterNameStringType::Description, "d t").await,
+        ["words/uat/COMPANY/x"]
+    );
+    assert_eq!(
+        listed(FilterNameStringType::All, "Beta").await,
+        ["words/prod/AppBeta/x", "words/prod_AppBeta_y"]
+    );
+    assert_eq!(
+        listed(FilterNameStringType::Name, "company").await,
+        ["words/uat/COMPANY/x"]
+    );
+    assert_eq!(
+        listed(FilterNameStringType::All, "Ythings").await,
+        ["words/uat/COMPANYthings/x"]
+    );
+    for nothing in ["things", "pany", "ret"] {
+        assert!(
+            listed(FilterNameStringType::All, nothing).await.is_empty(),
+            "{nothing}"
+        );
+    }
+
     // A malformed resource policy.
     let err = sm
         .put_resource_policy()
