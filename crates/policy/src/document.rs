@@ -102,6 +102,12 @@ const STATEMENT_KEYS: [&str; 9] = [
 ];
 
 impl Policy {
+    /// Whether `${…}` in its values are policy variables: only in documents of version
+    /// 2012-10-17, as in IAM (in older ones, and without a version, they are literal text).
+    pub fn takes_variables(&self) -> bool {
+        self.version.as_deref() == Some("2012-10-17")
+    }
+
     /// Parses and validates `text` as a policy of `kind`.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Self, PolicyError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| {

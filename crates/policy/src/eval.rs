@@ -2,6 +2,7 @@
 //! policy wins; otherwise an Allow in an identity policy or in the resource's policy allows;
 //! otherwise the request is implicitly denied.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -183,21 +184,23 @@ pub fn evaluate(
     // Sources are named only for the statement that decides: no allocation per statement.
     let mut allow: Option<(Option<&str>, &Statement)> = None;
     let identity_statements = identity.iter().flat_map(|p| {
+        let variables = p.policy.takes_variables();
         p.policy
             .statements
             .iter()
-            .map(move |s| (Some(p.name.as_str()), s))
+            .map(move |s| (Some(p.name.as_str()), s, variables))
     });
-    let resource_statements = resource
-        .into_iter()
-        .flat_map(|p| p.statements.iter().map(|s| (None, s)));
+    let resource_statements = resource.into_iter().flat_map(|p| {
+        let variables = p.takes_variables();
+        p.statements.iter().map(move |s| (None, s, variables))
+    });
     let reason = |source: Option<&str>, s: &Statement| Reason {
         source: source.map_or(Source::Resource, |n| Source::Identity(n.to_owned())),
         statement: s.index,
         sid: s.sid.clone(),
     };
-    for (source, statement) in identity_statements.chain(resource_statements) {
-        if !applies(statement, req, source.is_none()) {
+    for (source, statement, variables) in identity_statements.chain(resource_statements) {
+        if !applies(statement, req, source.is_none(), variables) {
             continue;
         }
         match statement.effect {
@@ -214,7 +217,9 @@ pub fn evaluate(
     })
 }
 
-fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool) -> bool {
+/// Whether `s` applies to `req`; with `variables`, `${…}` in its Resource and Condition
+/// values stand for the request's values ([`resolve`]).
+fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool, variables: bool) -> bool {
     let action_hit = s
         .action
         .values
@@ -224,10 +229,13 @@ fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool) -> bool {
         return false;
     }
     if let Some(resource) = &s.resource {
-        let hit = resource
-            .values
-            .iter()
-            .any(|p| pattern::arn_matches(p, req.resource));
+        let hit = resource.values.iter().any(|p| {
+            if variables && p.contains("${") {
+                resolve(p, req.context).is_some_and(|p| pattern::arn_matches(&p, req.resource))
+            } else {
+                pattern::arn_matches(p, req.resource)
+            }
+        });
         if hit == resource.negated {
             return false;
         }
@@ -241,9 +249,66 @@ fn applies(s: &Statement, req: &Request<'_>, resource_policy: bool) -> bool {
         }
     }
     s.conditions.iter().all(|c| {
-        c.operator
-            .evaluate(&c.values, req.context.values(&c.key_lower))
+        let actual = req.context.values(&c.key_lower);
+        if variables && c.values.iter().any(|v| v.contains("${")) {
+            // A value whose variable has no value matches nothing.
+            let resolved: Vec<String> = c
+                .values
+                .iter()
+                .filter_map(|v| resolve(v, req.context).map(Cow::into_owned))
+                .collect();
+            c.operator.evaluate(&resolved, actual)
+        } else {
+            c.operator.evaluate(&c.values, actual)
+        }
     })
+}
+
+/// `text` with IAM's policy variables replaced: `${key}` by the request's single value of
+/// the condition key (`${aws:username}`, `${aws:PrincipalTag/Team}`, `${aws:PrincipalAccount}`,
+/// `${secretsmanager:…}`), `${key, 'default'}` by the default when the key has none, and
+/// `${*}`, `${?}`, `${$}` by those characters. `None` when a variable has no single value
+/// and no default: the element then matches nothing, as in IAM.
+pub(crate) fn resolve<'t>(text: &'t str, context: &dyn ContextSource) -> Option<Cow<'t, str>> {
+    if !text.contains("${") {
+        return Some(Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            // No closing brace: not a variable.
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..end];
+        match inner {
+            "*" | "?" | "$" => out.push_str(inner),
+            _ => {
+                let (key, default) = match inner.split_once(',') {
+                    Some((key, default)) => {
+                        let default = default.trim();
+                        let quoted = default
+                            .strip_prefix('\'')
+                            .and_then(|d| d.strip_suffix('\''))?;
+                        (key.trim(), Some(quoted))
+                    }
+                    None => (inner.trim(), None),
+                };
+                match (context.values(&key.to_ascii_lowercase()), default) {
+                    (Some([value]), _) => out.push_str(value),
+                    (_, Some(default)) => out.push_str(default),
+                    _ => return None,
+                }
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(Cow::Owned(out))
 }
 
 /// Whether a resource policy's `Principal` names the caller. Naming the caller's whole
@@ -259,4 +324,70 @@ fn principal_matches(spec: &PrincipalSpec, principal_arn: &str, effect: Effect) 
         .iter()
         .any(|a| a == account || *a == format!("arn:aws:iam::{account}:root"));
     names_account && effect == Effect::Deny
+}
+
+#[cfg(test)]
+mod variable_tests {
+    use super::*;
+    use crate::{Policy, PolicyKind};
+
+    fn context() -> Context {
+        let mut c = Context::new();
+        c.set("aws:username", "alice");
+        c.set("aws:PrincipalTag/Team", "blue");
+        c.set("aws:PrincipalAccount", "123456789012");
+        c.set_all("aws:TagKeys", ["a".to_owned(), "b".to_owned()]);
+        c
+    }
+
+    #[test]
+    fn variables_resolve_escape_and_default() {
+        let c = context();
+        let r = |t: &str| resolve(t, &c).map(Cow::into_owned);
+        assert_eq!(
+            r("secret:${aws:username}/*").as_deref(),
+            Some("secret:alice/*")
+        );
+        assert_eq!(r("${aws:principaltag/team}").as_deref(), Some("blue"));
+        assert_eq!(r("a${*}b${?}c${$}d").as_deref(), Some("a*b?c$d"));
+        assert_eq!(
+            r("${aws:PrincipalTag/Missing, 'none'}").as_deref(),
+            Some("none")
+        );
+        assert_eq!(r("${aws:PrincipalTag/Missing}"), None);
+        // A multivalued key is no variable's value.
+        assert_eq!(r("${aws:TagKeys}"), None);
+        assert_eq!(r("no ${ closing").as_deref(), Some("no ${ closing"));
+    }
+
+    #[test]
+    fn attribute_based_access_with_variables() {
+        let policy = |version: &str| {
+            NamedPolicy {
+            name: "abac".into(),
+            policy: Policy::parse(
+                &format!(
+                    r#"{{"Version":"{version}","Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:*:${{aws:PrincipalAccount}}:secret:*","Condition":{{"StringEquals":{{"secretsmanager:ResourceTag/Team":"${{aws:PrincipalTag/Team}}"}}}}}}]}}"#
+                ),
+                PolicyKind::Identity,
+            )
+            .expect("policy"),
+        }
+        };
+        let decide = |tag: &str, version: &str| {
+            let mut c = context();
+            c.set("secretsmanager:ResourceTag/Team", tag);
+            let req = Request {
+                principal_arn: "arn:aws:iam::123456789012:user/alice",
+                action: "secretsmanager:GetSecretValue",
+                resource: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf",
+                context: &c,
+            };
+            evaluate(&[policy(version)], None, &req).is_allowed()
+        };
+        assert!(decide("blue", "2012-10-17"));
+        assert!(!decide("red", "2012-10-17"));
+        // In a 2008 document the variables are literal text.
+        assert!(!decide("blue", "2008-10-17"));
+    }
 }

@@ -11,13 +11,14 @@ use aws_sdk_secretsmanager::types::Tag;
 
 use crate::harness::{TestServer, code, message, read_profile, token};
 
-const PRINCIPALS: [&str; 6] = [
+const PRINCIPALS: [&str; 7] = [
     "asset-sync",
     "earnings-sync",
     "data-processing",
     "rotation",
     "operator",
     "auditor",
+    "team-reader",
 ];
 /// S1 is the pipeline's secret (tagged, under `signal9-advisor/`); S2 is under the path but
 /// untagged; S3 is tagged but outside the path.
@@ -70,17 +71,27 @@ auditor            GetSecretValue             D D D       D D D
 auditor            DescribeSecret             D D D       A D D
 auditor            PutSecretValue             D D D       D D D
 auditor            DeleteSecret               D D D       D D D
+team-reader        GetSecretValue             A D A       D D A
+team-reader        DescribeSecret             A D A       A D A
+team-reader        PutSecretValue             D D D       D D D
+team-reader        DeleteSecret               D D D       D D D
 ";
+
+/// `team-reader`'s identity policy: attribute-based, with policy variables — it reads the
+/// secrets of its own account whose Project tag equals its own.
+const TEAM_READER: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"SameProject","Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*","Condition":{"StringEquals":{"secretsmanager:ResourceTag/Project":"${aws:PrincipalTag/Project}"}}}]}"#;
 
 const AUDITOR_GRANT: &str = r#"{"Sid":"AuditorDescribes","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/auditor"},"Action":"secretsmanager:DescribeSecret","Resource":"*"}"#;
 
 /// The example config, copied next to fresh credentials, plus an `auditor` principal with
-/// no identity policy and an `admin` for setting up.
+/// no identity policy, a `team-reader` whose policy uses policy variables, and an `admin`
+/// for setting up.
 fn setup_config(dir: &Path) -> PathBuf {
-    crate::harness::example_config(dir, &["auditor"]);
+    crate::harness::example_config(dir, &["auditor", "team-reader"]);
+    std::fs::write(dir.join("team-reader.json"), TEAM_READER).expect("policy");
     let mut config = std::fs::read_to_string(dir.join("s9.toml")).expect("config");
     config.push_str(
-        "\n[[principal]]\nname = \"auditor\"\narn = \"arn:aws:iam::123456789012:role/auditor\"\nprofile = \"auditor\"\n",
+        "\n[[principal]]\nname = \"auditor\"\narn = \"arn:aws:iam::123456789012:role/auditor\"\nprofile = \"auditor\"\n\n[[principal]]\nname = \"team-reader\"\narn = \"arn:aws:iam::123456789012:role/team-reader\"\nprofile = \"team-reader\"\ntags = { Project = \"Signal9Advisor\" }\npolicies = [\"team-reader.json\"]\n",
     );
     std::fs::write(dir.join("s9.toml"), config).expect("config");
     dir.join("s9.toml")
@@ -432,7 +443,10 @@ async fn denials_say_why_and_change_nothing_and_batches_report_per_secret() {
         .send()
         .await
         .expect_err("malformed");
-    assert!(message(&err).contains("$.Statement"), "{}", message(&err));
+    // AWS's answer; the JSON path of the problem goes to the service log (and `policy
+    // validate` prints it).
+    assert_eq!(message(&err), "This policy has invalid syntax.");
+    assert_eq!(code(err), "MalformedPolicyDocumentException");
 }
 
 #[test]
@@ -476,6 +490,18 @@ fn the_simulator_names_the_deciding_statement_and_validate_the_json_path() {
         out.contains("implicitly denied") && out.contains("no identity-based policy allows"),
         "{out}"
     );
+    // Policy variables in the simulator: the tag must equal the principal's own.
+    let out = simulate("team-reader", "secretsmanager:GetSecretValue", &tagged);
+    assert!(
+        out.contains(": allowed") && out.contains("Sid SameProject"),
+        "{out}"
+    );
+    let out = simulate(
+        "team-reader",
+        "secretsmanager:GetSecretValue",
+        &["--context", "secretsmanager:ResourceTag/Project=Other"],
+    );
+    assert!(out.contains("implicitly denied"), "{out}");
     let out = simulate("data-processing", "secretsmanager:UntagResource", &tagged);
     assert!(
         out.contains("explicitly denied") && out.contains("Sid NeverChangeTags"),
