@@ -7,7 +7,7 @@ use aws_sdk_secretsmanager::types::{
     Filter, FilterNameStringType, ReplicaRegionType, RotationRulesType, SortOrderType, Tag,
 };
 
-use crate::harness::{ACCOUNT, TestServer, code, message, token};
+use crate::harness::{ACCOUNT, TestServer, answer, code, message, token};
 
 /// Each scenario as a test against a plaintext server (`plaintext::…`) and a TLS one
 /// (`tls::…`).
@@ -996,10 +996,12 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("0 days");
     assert_eq!(
-        message(&err),
-        "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+        answer(err),
+        (
+            "InvalidParameterException".to_owned(),
+            "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".to_owned()
+        )
     );
-    assert_eq!(code(err), "InvalidParameterException");
 
     // A secret created without a value has no version, whatever token the SDK sent.
     let empty = sm
@@ -1046,8 +1048,8 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("same token, other value");
     assert_eq!(
-        (message(&err), code(err)),
-        (in_use.clone(), "ResourceExistsException".to_owned())
+        answer(err),
+        ("ResourceExistsException".to_owned(), in_use.clone())
     );
     let err = sm
         .create_secret()
@@ -1070,8 +1072,8 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("put");
     assert_eq!(
-        (message(&err), code(err)),
-        (in_use.clone(), "ResourceExistsException".to_owned())
+        answer(err),
+        ("ResourceExistsException".to_owned(), in_use.clone())
     );
     let err = sm
         .update_secret()
@@ -1081,10 +1083,7 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .send()
         .await
         .expect_err("update");
-    assert_eq!(
-        (message(&err), code(err)),
-        (in_use, "ResourceExistsException".to_owned())
-    );
+    assert_eq!(answer(err), ("ResourceExistsException".to_owned(), in_use));
 
     // Moving AWSCURRENT without naming the version it leaves.
     let second = sm
@@ -1104,13 +1103,15 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("no RemoveFromVersionId");
     assert_eq!(
-        message(&err),
-        format!(
-            "The parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
-            second.version_id().expect("version")
+        answer(err),
+        (
+            "InvalidParameterException".to_owned(),
+            format!(
+                "The parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached to version {}, so you must explicitly reference that version in RemoveFromVersionId.",
+                second.version_id().expect("version")
+            )
         )
     );
-    assert_eq!(code(err), "InvalidParameterException");
 
     // A replica in the secret's own region.
     let err = sm
@@ -1121,10 +1122,10 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("own region");
     assert_eq!(
-        (message(&err), code(err)),
+        answer(err),
         (
-            "Invalid replica region.".to_owned(),
-            "InvalidParameterException".to_owned()
+            "InvalidParameterException".to_owned(),
+            "Invalid replica region.".to_owned()
         )
     );
 
@@ -1210,10 +1211,10 @@ async fn answers_where_aws_was_seen_to_differ(server: TestServer) {
         .await
         .expect_err("malformed");
     assert_eq!(
-        (message(&err), code(err)),
+        answer(err),
         (
-            "This policy has invalid syntax.".to_owned(),
-            "MalformedPolicyDocumentException".to_owned()
+            "MalformedPolicyDocumentException".to_owned(),
+            "This policy has invalid syntax.".to_owned()
         )
     );
 }

@@ -307,6 +307,14 @@ pub fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 }
 
 /// The message of a failed SDK call.
+/// A service error's code and message, to compare with AWS's whole answer at once.
+pub fn answer<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: aws_sdk_secretsmanager::error::SdkError<E, R>,
+) -> (String, String) {
+    let text = message(&err);
+    (code(err), text)
+}
+
 pub fn message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: &aws_sdk_secretsmanager::error::SdkError<E, R>,
 ) -> String {
