@@ -23,14 +23,6 @@ pub(crate) struct Exchange<'a> {
     pub(crate) outcome: Result<&'a [u8], &'a ApiError>,
 }
 
-/// Operations whose responses carry secret material: their responses are never recorded.
-fn returns_secret(op: Operation) -> bool {
-    matches!(
-        op,
-        Operation::GetSecretValue | Operation::BatchGetSecretValue | Operation::GetRandomPassword
-    )
-}
-
 /// `x`'s record, borrowing from it: building it copies none of the request.
 /// `secrets` are the resolved ARNs of the secrets a read returned (a batch: one each); they
 /// move into the record's `resources`.
@@ -52,7 +44,7 @@ pub(crate) fn event<'a>(
         // carry secret material).
         Ok(_)
             if x.op
-                .is_none_or(|op| returns_secret(op) || op.is_read_only()) =>
+                .is_none_or(|op| op.returns_secret() || op.is_read_only()) =>
         {
             (None, None, None)
         }

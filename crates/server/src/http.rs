@@ -234,12 +234,7 @@ async fn respond(
         if let Err(e) = written {
             tracing::error!(request_id, error = %e, "the request could not be recorded in the audit log");
             // Fail closed: a secret value leaves only with its record written.
-            if result.is_ok()
-                && matches!(
-                    op,
-                    Some(Operation::GetSecretValue | Operation::BatchGetSecretValue)
-                )
-            {
+            if result.is_ok() && op.is_some_and(Operation::returns_secret) {
                 result = Err(ApiError::new(
                     ErrorCode::InternalServiceError,
                     "The request could not be recorded in the audit log, so no secret value was returned.",

@@ -5,7 +5,7 @@ use crate::validate::Validate;
 use crate::{ApiError, ErrorCode, TARGET_PREFIX};
 
 macro_rules! operations {
-    ($($op:ident($input:ty) read_only = $ro:literal;)*) => {
+    ($($op:ident($input:ty) read_only = $ro:literal, returns_secret = $rs:literal;)*) => {
         /// One Secrets Manager operation, as named by `X-Amz-Target`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Operation { $($op,)* }
@@ -21,6 +21,17 @@ macro_rules! operations {
             /// Operations that change nothing.
             pub fn is_read_only(self) -> bool {
                 match self { $(Self::$op => $ro,)* }
+            }
+
+            /// Operations whose response carries secret material: it is never recorded, and
+            /// it is never sent unless the request's record was written (fail closed).
+            pub fn returns_secret(self) -> bool {
+                match self { $(Self::$op => $rs,)* }
+            }
+
+            /// The IAM action that authorizes it (`secretsmanager:GetSecretValue`).
+            pub fn iam_action(self) -> &'static str {
+                match self { $(Self::$op => concat!("secretsmanager:", stringify!($op)),)* }
             }
 
             /// The request members the operation reads: a record copies these and no
@@ -54,29 +65,29 @@ macro_rules! operations {
 }
 
 operations! {
-    BatchGetSecretValue(BatchGetSecretValueRequest) read_only = true;
-    CancelRotateSecret(SecretIdRequest) read_only = false;
-    CreateSecret(CreateSecretRequest) read_only = false;
-    DeleteResourcePolicy(SecretIdRequest) read_only = false;
-    DeleteSecret(DeleteSecretRequest) read_only = false;
-    DescribeSecret(SecretIdRequest) read_only = true;
-    GetRandomPassword(GetRandomPasswordRequest) read_only = true;
-    GetResourcePolicy(SecretIdRequest) read_only = true;
-    GetSecretValue(GetSecretValueRequest) read_only = true;
-    ListSecretVersionIds(ListSecretVersionIdsRequest) read_only = true;
-    ListSecrets(ListSecretsRequest) read_only = true;
-    PutResourcePolicy(PutResourcePolicyRequest) read_only = false;
-    PutSecretValue(PutSecretValueRequest) read_only = false;
-    RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest) read_only = false;
-    ReplicateSecretToRegions(ReplicateSecretToRegionsRequest) read_only = false;
-    RestoreSecret(SecretIdRequest) read_only = false;
-    RotateSecret(RotateSecretRequest) read_only = false;
-    StopReplicationToReplica(SecretIdRequest) read_only = false;
-    TagResource(TagResourceRequest) read_only = false;
-    UntagResource(UntagResourceRequest) read_only = false;
-    UpdateSecret(UpdateSecretRequest) read_only = false;
-    UpdateSecretVersionStage(UpdateSecretVersionStageRequest) read_only = false;
-    ValidateResourcePolicy(ValidateResourcePolicyRequest) read_only = true;
+    BatchGetSecretValue(BatchGetSecretValueRequest) read_only = true, returns_secret = true;
+    CancelRotateSecret(SecretIdRequest) read_only = false, returns_secret = false;
+    CreateSecret(CreateSecretRequest) read_only = false, returns_secret = false;
+    DeleteResourcePolicy(SecretIdRequest) read_only = false, returns_secret = false;
+    DeleteSecret(DeleteSecretRequest) read_only = false, returns_secret = false;
+    DescribeSecret(SecretIdRequest) read_only = true, returns_secret = false;
+    GetRandomPassword(GetRandomPasswordRequest) read_only = true, returns_secret = true;
+    GetResourcePolicy(SecretIdRequest) read_only = true, returns_secret = false;
+    GetSecretValue(GetSecretValueRequest) read_only = true, returns_secret = true;
+    ListSecretVersionIds(ListSecretVersionIdsRequest) read_only = true, returns_secret = false;
+    ListSecrets(ListSecretsRequest) read_only = true, returns_secret = false;
+    PutResourcePolicy(PutResourcePolicyRequest) read_only = false, returns_secret = false;
+    PutSecretValue(PutSecretValueRequest) read_only = false, returns_secret = false;
+    RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest) read_only = false, returns_secret = false;
+    ReplicateSecretToRegions(ReplicateSecretToRegionsRequest) read_only = false, returns_secret = false;
+    RestoreSecret(SecretIdRequest) read_only = false, returns_secret = false;
+    RotateSecret(RotateSecretRequest) read_only = false, returns_secret = false;
+    StopReplicationToReplica(SecretIdRequest) read_only = false, returns_secret = false;
+    TagResource(TagResourceRequest) read_only = false, returns_secret = false;
+    UntagResource(UntagResourceRequest) read_only = false, returns_secret = false;
+    UpdateSecret(UpdateSecretRequest) read_only = false, returns_secret = false;
+    UpdateSecretVersionStage(UpdateSecretVersionStageRequest) read_only = false, returns_secret = false;
+    ValidateResourcePolicy(ValidateResourcePolicyRequest) read_only = true, returns_secret = false;
 }
 
 fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
@@ -125,6 +136,24 @@ mod tests {
         }
         assert_eq!(Operation::from_target("secretsmanager.Nope"), None);
         assert_eq!(Operation::from_target("GetSecretValue"), None);
+    }
+
+    #[test]
+    fn operation_facts_are_stated_once() {
+        for op in Operation::ALL {
+            assert_eq!(op.iam_action(), format!("secretsmanager:{}", op.name()));
+            // Secret material only ever comes out of a read.
+            assert!(!op.returns_secret() || op.is_read_only(), "{op:?}");
+        }
+        let secret: Vec<_> = Operation::ALL
+            .iter()
+            .filter(|op| op.returns_secret())
+            .map(|op| op.name())
+            .collect();
+        assert_eq!(
+            secret,
+            ["BatchGetSecretValue", "GetRandomPassword", "GetSecretValue"]
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             self.authorize_id(
                 caller,
-                "secretsmanager:DeleteSecret",
+                Operation::DeleteSecret.iam_action(),
                 state,
                 region,
                 &secret_id,
@@ -111,7 +111,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_mut(
                 caller,
-                "secretsmanager:RestoreSecret",
+                Operation::RestoreSecret.iam_action(),
                 state,
                 region,
                 secret_id,

@@ -13,7 +13,7 @@ impl Service {
         let state = self.read();
         self.authorize_id(
             caller,
-            "secretsmanager:DescribeSecret",
+            Operation::DescribeSecret.iam_action(),
             &state,
             region,
             secret_id,
@@ -72,7 +72,7 @@ impl Service {
         request_tag_keys(&mut keys, &tags);
         self.change_secret(
             caller,
-            "secretsmanager:TagResource",
+            Operation::TagResource.iam_action(),
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -105,7 +105,7 @@ impl Service {
         keys.set_all("aws:TagKeys", tag_keys.iter().cloned());
         self.change_secret(
             caller,
-            "secretsmanager:UntagResource",
+            Operation::UntagResource.iam_action(),
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),

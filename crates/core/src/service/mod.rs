@@ -18,7 +18,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use s9_policy::{Context, Policy, PolicyKind};
 use s9_store::{Envelope, Mutation, Sealed, Store, Table};
 use s9_wire::shapes::*;
-use s9_wire::{ApiError, ErrorCode, SecretBlob, SecretText};
+use s9_wire::{ApiError, ErrorCode, Operation, SecretBlob, SecretText};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -797,7 +797,7 @@ fn replication_status(record: &SecretRecord) -> Vec<ReplicationStatus> {
 fn authorize_listing(caller: &Caller) -> Result<(), ApiError> {
     access::authorize(
         caller,
-        "secretsmanager:ListSecrets",
+        Operation::ListSecrets.iam_action(),
         Target::Account,
         &Context::new(),
     )

@@ -23,7 +23,7 @@ impl Service {
         keys.set("secretsmanager:BlockPublicPolicy", block_public.to_string());
         self.change_secret(
             caller,
-            "secretsmanager:PutResourcePolicy",
+            Operation::PutResourcePolicy.iam_action(),
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -44,7 +44,7 @@ impl Service {
         let state = self.read();
         self.authorize_id(
             caller,
-            "secretsmanager:GetResourcePolicy",
+            Operation::GetResourcePolicy.iam_action(),
             &state,
             region,
             secret_id,
@@ -69,7 +69,7 @@ impl Service {
     ) -> Result<SecretRef, ApiError> {
         self.change_secret(
             caller,
-            "secretsmanager:DeleteResourcePolicy",
+            Operation::DeleteResourcePolicy.iam_action(),
             &Context::new(),
             region,
             secret_id,
@@ -92,7 +92,7 @@ impl Service {
                 let state = self.read();
                 self.authorize_id(
                     caller,
-                    "secretsmanager:ValidateResourcePolicy",
+                    Operation::ValidateResourcePolicy.iam_action(),
                     &state,
                     region,
                     id,
@@ -102,7 +102,7 @@ impl Service {
             }
             None => access::authorize(
                 caller,
-                "secretsmanager:ValidateResourcePolicy",
+                Operation::ValidateResourcePolicy.iam_action(),
                 Target::Account,
                 &Context::new(),
             )?,

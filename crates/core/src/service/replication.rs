@@ -27,7 +27,7 @@ impl Service {
             let arn = self
                 .authorized_writable(
                     caller,
-                    "secretsmanager:ReplicateSecretToRegions",
+                    Operation::ReplicateSecretToRegions.iam_action(),
                     state,
                     region,
                     &secret_id,
@@ -58,7 +58,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_writable(
                 caller,
-                "secretsmanager:RemoveRegionsFromReplication",
+                Operation::RemoveRegionsFromReplication.iam_action(),
                 state,
                 region,
                 &secret_id,
@@ -105,7 +105,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_mut(
                 caller,
-                "secretsmanager:StopReplicationToReplica",
+                Operation::StopReplicationToReplica.iam_action(),
                 state,
                 region,
                 secret_id,

@@ -34,7 +34,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_writable(
                 caller,
-                "secretsmanager:RotateSecret",
+                Operation::RotateSecret.iam_action(),
                 state,
                 region,
                 &secret_id,
@@ -105,7 +105,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_writable(
                 caller,
-                "secretsmanager:CancelRotateSecret",
+                Operation::CancelRotateSecret.iam_action(),
                 state,
                 region,
                 secret_id,

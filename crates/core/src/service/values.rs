@@ -47,11 +47,11 @@ impl Service {
             );
         }
         self.mutate(|state, now, changes| {
-            access::authorize(caller, "secretsmanager:CreateSecret", Target::Named(&arn), &keys)?;
+            access::authorize(caller, Operation::CreateSecret.iam_action(), Target::Named(&arn), &keys)?;
             // "If you include tags in the secret, you also need secretsmanager:TagResource"
             // (AWS API reference): tags are what tag-based policies trust.
             if !tags.is_empty() {
-                access::authorize(caller, "secretsmanager:TagResource", Target::Named(&arn), &keys)?;
+                access::authorize(caller, Operation::TagResource.iam_action(), Target::Named(&arn), &keys)?;
             }
             let r = state.regions.entry(region.to_owned()).or_default();
             if let Some(existing) = r.names.get(&name).and_then(|a| r.secrets.get(a)) {
@@ -143,7 +143,7 @@ impl Service {
             let state = self.read();
             self.authorize_id(
                 caller,
-                "secretsmanager:GetSecretValue",
+                Operation::GetSecretValue.iam_action(),
                 &state,
                 region,
                 secret_id,
@@ -247,7 +247,7 @@ impl Service {
     ) -> Result<BatchValues, ApiError> {
         access::authorize(
             caller,
-            "secretsmanager:BatchGetSecretValue",
+            Operation::BatchGetSecretValue.iam_action(),
             Target::Account,
             &Context::new(),
         )?;
@@ -350,7 +350,7 @@ impl Service {
             let arn = self
                 .authorized_writable(
                     caller,
-                    "secretsmanager:PutSecretValue",
+                    Operation::PutSecretValue.iam_action(),
                     state,
                     region,
                     &secret_id,
@@ -479,7 +479,7 @@ impl Service {
         self.mutate(|state, now, changes| {
             let entry = self.authorized_writable(
                 caller,
-                "secretsmanager:UpdateSecret",
+                Operation::UpdateSecret.iam_action(),
                 state,
                 region,
                 &secret_id,
@@ -531,7 +531,7 @@ impl Service {
         keys.set("secretsmanager:VersionStage", stage.clone());
         self.change_secret(
             caller,
-            "secretsmanager:UpdateSecretVersionStage",
+            Operation::UpdateSecretVersionStage.iam_action(),
             &keys,
             region,
             &req.secret_id.unwrap_or_default(),
@@ -556,7 +556,7 @@ impl Service {
         let secret_id = req.secret_id.as_deref().unwrap_or_default();
         self.authorize_id(
             caller,
-            "secretsmanager:ListSecretVersionIds",
+            Operation::ListSecretVersionIds.iam_action(),
             &state,
             region,
             secret_id,
@@ -603,7 +603,7 @@ impl Service {
     ) -> Result<RandomPassword, ApiError> {
         access::authorize(
             caller,
-            "secretsmanager:GetRandomPassword",
+            Operation::GetRandomPassword.iam_action(),
             Target::Account,
             &Context::new(),
         )?;
