@@ -234,6 +234,13 @@ impl Failure {
             (_, "ThrottlingException" | "InternalServiceError") => {
                 (exit::UNAVAILABLE, Some("try again in a moment"))
             }
+            // The service answered, but its certificate is not one this machine trusts.
+            (SdkError::DispatchFailure(_), _) if message.contains("invalid peer certificate") => (
+                exit::UNAVAILABLE,
+                Some(
+                    "the server's TLS certificate is not trusted here: export AWS_CA_BUNDLE=the CA's certificate (`ca.pem` from `s9-secrets tls init`), or pass --ca-bundle; check that --endpoint names a host the certificate is for",
+                ),
+            ),
             (
                 SdkError::DispatchFailure(_)
                 | SdkError::TimeoutError(_)

@@ -207,7 +207,14 @@ async fn clients_trust_the_ca_bundle_and_refuse_untrusted_wrong_host_and_expired
         .output()
         .expect("cli");
     assert!(!cli.status.success());
-    assert!(String::from_utf8_lossy(&cli.stderr).contains("UnknownIssuer"));
+    let said = String::from_utf8_lossy(&cli.stderr);
+    assert!(said.contains("UnknownIssuer"), "{said}");
+    assert!(
+        said.contains(
+            "hint: the server's TLS certificate is not trusted here: export AWS_CA_BUNDLE"
+        ),
+        "{said}"
+    );
 
     // A certificate for another host, from the same CA.
     let now = time::OffsetDateTime::now_utc();
