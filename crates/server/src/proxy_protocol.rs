@@ -13,13 +13,14 @@ use std::task::{Context, Poll};
 use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 
-/// The addresses whose connections may carry a PROXY header.
+/// The addresses whose connections may carry a PROXY header (shared: every accepted
+/// connection takes a handle).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies(std::sync::Arc<[IpNet]>);
 
 impl TrustedProxies {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        Self(nets)
+        Self(nets.into())
     }
 
     pub fn trusts(&self, ip: IpAddr) -> bool {
