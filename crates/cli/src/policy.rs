@@ -68,9 +68,11 @@ pub(crate) struct WhoCanArgs {
     /// The secret's name, or its full ARN (for policies naming the ARN's random suffix).
     #[arg(long)]
     secret: String,
-    /// The region the secret is in.
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
+    /// Read the secret as it is now from the service (its ARN, tags, rotation function and
+    /// resource policy; DescribeSecret and GetResourcePolicy, with the connection options
+    /// below), instead of from a stack spec.
+    #[arg(long, conflicts_with = "stack")]
+    live: bool,
     /// A stack spec defining the secret: its tags, resource policy and rotation function.
     #[arg(long)]
     stack: Option<PathBuf>,
@@ -92,6 +94,9 @@ pub(crate) struct WhoCanArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Where the service is, with `--live` (the region also places the secret's ARN).
+    #[command(flatten)]
+    api: crate::api::ApiArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,42 +221,14 @@ fn resource_policy_file(path: &Path) -> anyhow::Result<Policy> {
         .with_context(|| format!("{} is not a valid resource policy", path.display()))
 }
 
-/// The secret as `who-can` is told it is: from the stack spec, then the flags over it.
+/// The secret as `who-can` is told it is: from the service (`--live`) or the stack spec,
+/// then the flags over it.
 fn secret_state(args: &WhoCanArgs, account_id: &str) -> anyhow::Result<Secret> {
-    let arn = if args.secret.starts_with("arn:") {
-        args.secret.clone()
+    let mut secret = if args.live {
+        crate::api::runtime()?.block_on(live_secret(args))?
     } else {
-        // Six `?` stand for the random suffix: patterns ending `-??????` or `*` match it.
-        format!(
-            "arn:aws:secretsmanager:{}:{account_id}:secret:{}-??????",
-            args.region, args.secret
-        )
+        spec_secret(args, account_id)?
     };
-    let name = s9_audit::secret_name_of_arn(&arn);
-    let mut secret = Secret {
-        arn: arn.clone(),
-        resource_policy: None,
-        tags: BTreeMap::new(),
-        rotation_function: None,
-    };
-    if let Some(path) = &args.stack {
-        let spec = StackSpec::load(path)?;
-        let Some(spec_secret) = spec.secrets.iter().find(|s| s.name == name) else {
-            bail!("{} defines no secret named {name}", path.display());
-        };
-        secret.tags = spec_secret.tags.clone();
-        if let Some(policy) = spec.resource_policy(spec_secret)? {
-            secret.resource_policy = Some(
-                Policy::parse(&policy.to_string(), PolicyKind::Resource).with_context(|| {
-                    format!("the resource policy of {name} in {}", path.display())
-                })?,
-            );
-        }
-        secret.rotation_function = spec_secret
-            .rotation
-            .as_ref()
-            .map(|r| crate::stack::function_arn(&arn, &r.local_function()));
-    }
     if let Some(path) = &args.resource_policy {
         secret.resource_policy = Some(resource_policy_file(path)?);
     }
@@ -265,8 +242,90 @@ fn secret_state(args: &WhoCanArgs, account_id: &str) -> anyhow::Result<Secret> {
         secret.rotation_function = Some(if f.starts_with("arn:") {
             f.clone()
         } else {
-            crate::stack::function_arn(&arn, f)
+            crate::stack::function_arn(&secret.arn, f)
         });
+    }
+    Ok(secret)
+}
+
+/// The secret as the service has it now.
+async fn live_secret(args: &WhoCanArgs) -> anyhow::Result<Secret> {
+    use crate::api::failed;
+    let client = args.api.client().await?;
+    let described = client
+        .describe_secret()
+        .secret_id(&args.secret)
+        .send()
+        .await
+        .map_err(failed(format!("describing {}", args.secret)))?;
+    let policy = client
+        .get_resource_policy()
+        .secret_id(&args.secret)
+        .send()
+        .await
+        .map_err(failed(format!(
+            "reading the resource policy of {}",
+            args.secret
+        )))?;
+    let arn = described
+        .arn()
+        .context("DescribeSecret answered without an ARN")?
+        .to_owned();
+    let resource_policy = policy
+        .resource_policy()
+        .map(|text| {
+            Policy::parse(text, PolicyKind::Resource)
+                .with_context(|| format!("the resource policy of {arn}"))
+        })
+        .transpose()?;
+    Ok(Secret {
+        tags: described
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect(),
+        rotation_function: described.rotation_lambda_arn().map(str::to_owned),
+        resource_policy,
+        arn,
+    })
+}
+
+/// The secret as the stack spec defines it (or bare, without one).
+fn spec_secret(args: &WhoCanArgs, account_id: &str) -> anyhow::Result<Secret> {
+    let region = args.api.region.as_deref().unwrap_or("us-east-1");
+    let arn = if args.secret.starts_with("arn:") {
+        args.secret.clone()
+    } else {
+        // Six `?` stand for the random suffix: patterns ending `-??????` or `*` match it.
+        format!(
+            "arn:aws:secretsmanager:{region}:{account_id}:secret:{}-??????",
+            args.secret
+        )
+    };
+    let name = s9_audit::secret_name_of_arn(&arn);
+    let mut secret = Secret {
+        arn: arn.clone(),
+        resource_policy: None,
+        tags: BTreeMap::new(),
+        rotation_function: None,
+    };
+    if let Some(path) = &args.stack {
+        let spec = StackSpec::load(path)?;
+        let Some(defined) = spec.secrets.iter().find(|s| s.name == name) else {
+            bail!("{} defines no secret named {name}", path.display());
+        };
+        secret.tags = defined.tags.clone();
+        if let Some(policy) = spec.resource_policy(defined)? {
+            secret.resource_policy = Some(
+                Policy::parse(&policy.to_string(), PolicyKind::Resource).with_context(|| {
+                    format!("the resource policy of {name} in {}", path.display())
+                })?,
+            );
+        }
+        secret.rotation_function = defined
+            .rotation
+            .as_ref()
+            .map(|r| crate::stack::function_arn(&arn, &r.local_function()));
     }
     Ok(secret)
 }
@@ -297,7 +356,7 @@ fn who_can(args: &WhoCanArgs) -> anyhow::Result<()> {
     let mut search = Search::new(policies, &secret, functions, context_arg(&args.context)?);
     search.max_calls = usize::from(args.max_calls);
     let paths = search.reach(&actors, &secret, &args.action);
-    if args.json {
+    if args.json || args.api.output == crate::api::Output::Json {
         let principals: Vec<serde_json::Value> = actors
             .iter()
             .zip(&paths)

@@ -1326,6 +1326,41 @@ async fn who_can_names_the_escalation_and_its_calls_work() {
     let (admin, operator) = (as_("admin"), as_("operator"));
     let value = crate::harness::canary();
     let name = deploy_the_example_secret(&admin, dir.path(), &value).await;
+
+    // The same answer from the secret as the service has it (`--live`): its real ARN.
+    let live = std::process::Command::new(crate::harness::BIN)
+        .args(["policy", "who-can", "--live", "--config"])
+        .arg(&config)
+        .args([
+            "--action",
+            "secretsmanager:GetSecretValue",
+            "--secret",
+            name,
+            "--json",
+        ])
+        .args(["--endpoint", &server.endpoint(), "--profile", "admin"])
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("who-can --live");
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let live: serde_json::Value = serde_json::from_slice(&live.stdout).expect("json");
+    assert!(
+        live["resource"]
+            .as_str()
+            .is_some_and(|a| !a.ends_with("-??????") && a.contains(name)),
+        "{live:#}"
+    );
+    assert_eq!(
+        calls(&live, "operator"),
+        Some(vec!["operator secretsmanager:PutResourcePolicy".to_owned()]),
+        "{live:#}"
+    );
     assert!(
         operator
             .get_secret_value()
