@@ -248,7 +248,7 @@ impl Drop for Shared {
 }
 
 fn poisoned<T>(_: T) -> AuditError {
-    AuditError::Io("the audit writer panicked".into())
+    AuditError::Poisoned
 }
 
 impl AuditLog {
@@ -257,8 +257,7 @@ impl AuditLog {
     pub fn open(config: AuditConfig, now: OffsetDateTime) -> Result<Self, AuditError> {
         s9_store::create_private_dir(&config.dir.join(files::DIGEST_DIR))
             .map_err(|e| AuditError::io(&config.dir, e))?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| AuditError::Io("the audit log needs a Tokio runtime".into()))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| AuditError::NoRuntime)?;
         let signer = open_signer(&config)?;
         let public_key = signer.public_key();
         let fsync = config.fsync;
@@ -278,7 +277,7 @@ impl AuditLog {
         thread::Builder::new()
             .name("s9-audit-sync".into())
             .spawn(move || syncer(&sync_rx))
-            .map_err(|e| AuditError::Io(e.to_string()))?;
+            .map_err(|e| AuditError::Thread(Arc::new(e)))?;
         writer.syncer = Some(sync_tx);
         if !writer.recovered.is_empty() {
             let names = writer.recovered.join(", ");
@@ -679,9 +678,7 @@ impl SyncJob {
 
 /// fsyncs a log file's data; a failure is said in the service log (its waiters fail).
 fn fsync(file: &File) -> Result<(), AuditError> {
-    let result = file
-        .sync_data()
-        .map_err(|e| AuditError::Io(format!("fsync: {e}")));
+    let result = file.sync_data().map_err(|e| AuditError::Sync(Arc::new(e)));
     if let Err(e) = &result {
         tracing::error!(error = %e, "the audit log could not be synced; requests that need a record fail");
     }
@@ -1255,7 +1252,10 @@ impl Writer {
                 &body.digest_end_time,
                 &time::format_description::well_known::Rfc3339,
             )
-            .map_err(|e| AuditError::Io(e.to_string()))?;
+            .map_err(|_| AuditError::DigestTime {
+                path: path.clone(),
+                value: body.digest_end_time.clone(),
+            })?;
             if ended >= cutoff {
                 break;
             }
@@ -1285,7 +1285,7 @@ fn signed_file(
     member: &str,
     body: &impl serde::Serialize,
 ) -> Result<(Vec<u8>, String), AuditError> {
-    let body = serde_json::to_string(body).map_err(|e| AuditError::Io(e.to_string()))?;
+    let body = serde_json::to_string(body).map_err(|e| AuditError::Encode(Arc::new(e)))?;
     let signature = signer.sign(body.as_bytes());
     let bytes = format!(
         "{{{}:{body},\"signature\":{}}}",
